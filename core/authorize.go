@@ -1,0 +1,562 @@
+package core
+
+import (
+	"crypto/hmac"
+	"encoding/base64"
+	"errors"
+	"html"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Authenticator is the application's login step, the original library's
+// authentication.login / authentication.process_login.
+//
+// The kit has already validated the authorization request and set the
+// anti-framing, no-referrer and no-store headers on w when either method
+// runs; the app writes an HTML page with w.Send or calls
+// Server.SendGrant.
+type Authenticator interface {
+	// Login shows the login page for ar: a form that POSTs to
+	// ar.ProcessLoginURL with the hidden fields ar.HiddenFields() plus the
+	// app's own (username, password, ...). An app that already knows the
+	// user (its own session) may call Server.SendGrant at once instead.
+	Login(w Responder, r Request, ar *AuthorizationRequest)
+	// ProcessLogin handles that form after the kit verified its session
+	// binding and CSRF token; ar.Form holds the posted fields. On success
+	// it calls Server.SendGrant; on failure it shows the login page again
+	// (ar stays valid until it expires).
+	ProcessLogin(w Responder, r Request, ar *AuthorizationRequest)
+}
+
+// ConsentPrompter is implemented by an Authenticator that asks the user to
+// approve the client's access. When it is, SendGrant shows the consent page
+// (unless the user approved this client and scope before) and the kit
+// handles the answer: a form POSTed to ar.ProcessLoginURL with
+// ar.HiddenFields() and "decision" = "approve" or "deny". An Authenticator
+// without it issues codes without consent: only for first-party clients.
+type ConsentPrompter interface {
+	Consent(w Responder, r Request, ar *AuthorizationRequest)
+}
+
+// ErrorPager is implemented by an Authenticator that renders the kit's
+// error pages itself (unknown client, bad redirect URI, expired login).
+// The kit has set the security headers; code and description are safe
+// text but must still be HTML-escaped.
+type ErrorPager interface {
+	ErrorPage(w Responder, r Request, status int, code, description string)
+}
+
+// Form field names of the login and consent forms.
+const (
+	FieldRequest  = "oauth2kit_request"
+	FieldCSRF     = "csrf_token"
+	FieldDecision = "decision"
+	// SessionCookie binds a pending authorization request to the browser
+	// that started it.
+	SessionCookie = "oauth2kit_session"
+)
+
+// AuthorizationRequest is a validated authorization request waiting for the
+// user. The exported fields are for rendering; the request itself is
+// carried sealed (encrypted and authenticated) in the hidden field, bound to
+// the browser's session cookie, so neither the user nor a third party can
+// alter it.
+type AuthorizationRequest struct {
+	ClientID    string
+	ClientName  string
+	RedirectURI string
+	// Scope is the canonical scope to be granted; Scopes the same, split.
+	Scope  string
+	Scopes []string
+	State  string
+	// UserID is set on the consent step.
+	UserID string
+	// Form holds the posted form at ProcessLogin (nil at Login).
+	Form url.Values
+	// ProcessLoginURL is where the login and consent forms post.
+	ProcessLoginURL string
+	// Handle and CSRFToken are the values of the hidden fields
+	// FieldRequest and FieldCSRF.
+	Handle    string
+	CSRFToken string
+
+	p pending
+}
+
+// HiddenFields returns the hidden form fields the login and consent forms
+// must carry, HTML-escaped, ready to insert into a page (for html/template,
+// wrap in template.HTML).
+func (ar *AuthorizationRequest) HiddenFields() string {
+	return `<input type="hidden" name="` + FieldRequest + `" value="` + html.EscapeString(ar.Handle) +
+		`"><input type="hidden" name="` + FieldCSRF + `" value="` + html.EscapeString(ar.CSRFToken) + `">`
+}
+
+// pending is the sealed content of a handle.
+type pending struct {
+	exp        int64
+	clientID   string
+	sentURI    string // redirect_uri as sent ("" if omitted)
+	redirect   string // the URI the answer goes to
+	scope      string
+	state      string
+	challenge  string
+	method     string
+	binding    string // MAC of the session cookie
+	userID     string // set for the consent step
+	info       string
+	nonce      string
+	draft10    bool
+	clientName string
+}
+
+const pendingVersion = 1
+
+func (s *Server) sealPending(p *pending) (string, error) {
+	var w fieldWriter
+	w.num(pendingVersion)
+	w.num(p.exp)
+	flags := int64(0)
+	if p.draft10 {
+		flags = 1
+	}
+	w.num(flags)
+	for _, v := range []string{p.clientID, p.sentURI, p.redirect, p.scope, p.state, p.challenge, p.method, p.binding, p.userID, p.info, p.nonce, p.clientName} {
+		w.str(v)
+	}
+	return s.keys.seal(prefixPending, w.b)
+}
+
+func (s *Server) openPending(h string) (*pending, bool) {
+	pt, err := s.keys.open(prefixPending, h, nil)
+	if err != nil {
+		return nil, false
+	}
+	r := fieldReader{s: string(pt)}
+	if r.num() != pendingVersion {
+		return nil, false
+	}
+	p := &pending{exp: r.num()}
+	p.draft10 = r.num() == 1
+	for _, v := range []*string{&p.clientID, &p.sentURI, &p.redirect, &p.scope, &p.state, &p.challenge, &p.method, &p.binding, &p.userID, &p.info, &p.nonce, &p.clientName} {
+		*v = r.str()
+	}
+	if r.bad || r.off != len(r.s) || p.clientID == "" || p.redirect == "" {
+		return nil, false
+	}
+	return p, true
+}
+
+// setPageHeaders protects every HTML page of the flow: no framing
+// (clickjacking), no Referer leak of the query, no caching. No
+// form-action directive: browsers apply it to the redirect that answers
+// the form POST, which would break the flow.
+func setPageHeaders(w Responder) {
+	w.SetHeader("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+	w.SetHeader("X-Frame-Options", "DENY")
+	w.SetHeader("Referrer-Policy", "no-referrer")
+	w.SetHeader("Cache-Control", "no-store")
+	w.SetHeader("Pragma", "no-cache")
+	w.SetHeader("X-Content-Type-Options", "nosniff")
+}
+
+// errorPage answers with an HTML error page: never a redirect, for errors
+// that make the redirect URI untrustworthy (RFC 6749 §4.1.2.1).
+func (s *Server) errorPage(w Responder, r Request, status int, code, desc string) {
+	setPageHeaders(w)
+	if ep, ok := s.auth.(ErrorPager); ok {
+		ep.ErrorPage(w, r, status, code, SafeDescription(desc))
+		return
+	}
+	w.SetHeader("Content-Type", "text/html; charset=utf-8")
+	body := "<!doctype html><html><head><meta charset=\"utf-8\"><title>Authorization error</title></head><body><h1>Authorization error</h1><p><code>" +
+		html.EscapeString(code) + "</code></p><p>" + html.EscapeString(SafeDescription(desc)) + "</p></body></html>"
+	_ = w.Send(status, []byte(body))
+}
+
+// redirectURL appends params to a redirect URI, keeping any query the
+// registered URI has (RFC 6749 §3.1.2).
+func redirectURL(base string, kv ...string) string {
+	var b strings.Builder
+	b.WriteString(base)
+	sep := byte('?')
+	if strings.IndexByte(base, '?') >= 0 {
+		sep = '&'
+		if strings.HasSuffix(base, "?") || strings.HasSuffix(base, "&") {
+			sep = 0
+		}
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			continue
+		}
+		if sep != 0 {
+			b.WriteByte(sep)
+		}
+		sep = '&'
+		b.WriteString(kv[i])
+		b.WriteByte('=')
+		b.WriteString(url.QueryEscape(kv[i+1]))
+	}
+	return b.String()
+}
+
+func (s *Server) redirectError(w Responder, p *pending, code, desc string) {
+	w.SetHeader("Location", redirectURL(p.redirect, "error", code, "error_description", SafeDescription(desc), "state", p.state, "iss", s.cfg.Issuer))
+	w.SetHeader("Cache-Control", "no-store")
+	w.SetHeader("Referrer-Policy", "no-referrer")
+	_ = w.Send(303, nil)
+}
+
+// Authorize is the authorization endpoint (RFC 6749 §4.1.1), GET or POST.
+func (s *Server) Authorize(w Responder, r Request) {
+	var raw string
+	switch r.Method() {
+	case "GET", "HEAD":
+		raw = r.RawQuery()
+	case "POST":
+		body, err := readBody(r, s.cfg.MaxBodyBytes)
+		if err != nil || !isForm(r) {
+			s.errorPage(w, r, 400, ErrInvalidRequest, "the request body must be a form of limited size")
+			return
+		}
+		raw = body
+	default:
+		w.SetHeader("Allow", "GET, POST")
+		s.errorPage(w, r, 405, ErrInvalidRequest, "use GET or POST")
+		return
+	}
+	var f params
+	var dups []string
+	if err := parseParamsDups(raw, s.cfg.MaxParams, s.cfg.MaxValueLength, &f, &dups); err != nil {
+		s.errorPage(w, r, 400, ErrInvalidRequest, "malformed or oversized request parameters")
+		return
+	}
+	if contains(dups, "client_id") || contains(dups, "redirect_uri") {
+		s.errorPage(w, r, 400, ErrInvalidRequest, "client_id or redirect_uri is repeated")
+		return
+	}
+	clientID := f.get("client_id")
+	if clientID == "" {
+		s.errorPage(w, r, 400, ErrInvalidRequest, "client_id is required")
+		return
+	}
+	ctx := r.Context()
+	c, err := s.store.GetClient(ctx, clientID)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			s.errorPage(w, r, 400, ErrInvalidClient, "unknown client")
+			return
+		}
+		s.log.ErrorContext(ctx, "oauth2kit: client lookup failed", "err", err)
+		e := storageError(err)
+		s.errorPage(w, r, e.status, e.code, e.desc)
+		return
+	}
+	sent := f.get("redirect_uri")
+	redirect := ""
+	switch {
+	case sent == "" && len(c.RedirectURIs) == 1:
+		redirect = c.RedirectURIs[0]
+	case sent == "":
+		s.errorPage(w, r, 400, ErrInvalidRequest, "redirect_uri is required: the client has several")
+		return
+	default:
+		for _, reg := range c.RedirectURIs {
+			if MatchRedirectURI(reg, sent) {
+				redirect = sent
+				break
+			}
+		}
+		if redirect == "" {
+			s.errorPage(w, r, 400, ErrInvalidRequest, "redirect_uri is not registered for this client")
+			return
+		}
+	}
+	draft10 := s.profileOf(c) == ProfileDraft10
+	p := &pending{clientID: c.ID, clientName: c.Name, sentURI: sent, redirect: redirect, state: f.get("state"), draft10: draft10}
+	// From here on the redirect URI is trusted: errors go back to the client.
+	if len(dups) > 0 {
+		s.redirectError(w, p, ErrInvalidRequest, "parameter "+dups[0]+" is repeated")
+		return
+	}
+	switch rt := f.get("response_type"); rt {
+	case "code":
+	case "":
+		s.redirectError(w, p, ErrInvalidRequest, "response_type is required")
+		return
+	default:
+		s.redirectError(w, p, ErrUnsupportedResponseType, "only response_type=code is supported")
+		return
+	}
+	if !c.AllowsGrant(GrantAuthorizationCode) {
+		s.redirectError(w, p, ErrUnauthorizedClient, "the client may not use the authorization code grant")
+		return
+	}
+	p.challenge, p.method = f.get("code_challenge"), f.get("code_challenge_method")
+	switch {
+	case p.challenge == "" && p.method != "":
+		s.redirectError(w, p, ErrInvalidRequest, "code_challenge_method without code_challenge")
+		return
+	case p.challenge == "":
+		if c.Public || (c.PKCE == PKCERequired && !draft10) {
+			s.redirectError(w, p, ErrInvalidRequest, "code_challenge is required (PKCE, S256)")
+			return
+		}
+	default:
+		if p.method == "" {
+			p.method = "plain" // RFC 7636 §4.3 default
+		}
+		if p.method != "S256" && !(p.method == "plain" && s.cfg.AllowPlainPKCE) {
+			s.redirectError(w, p, ErrInvalidRequest, "code_challenge_method must be S256")
+			return
+		}
+		if !validPKCEValue(p.challenge) {
+			s.redirectError(w, p, ErrInvalidRequest, "code_challenge must be 43-128 unreserved characters")
+			return
+		}
+	}
+	scope, e := s.allowedScope(c, f.get("scope"))
+	if e != nil {
+		s.redirectError(w, p, e.code, e.desc)
+		return
+	}
+	p.scope = scope
+	sess, ok := s.ensureSession(w, r)
+	if !ok {
+		s.redirectError(w, p, ErrServerError, "the server could not complete the request")
+		return
+	}
+	p.binding = s.sessionBinding(sess)
+	p.exp = s.now().Add(s.cfg.LoginLifetime).Unix()
+	ar, ok := s.newAuthorizationRequest(p, sess)
+	if !ok {
+		s.redirectError(w, p, ErrServerError, "the server could not complete the request")
+		return
+	}
+	setPageHeaders(w)
+	s.auth.Login(w, r, ar)
+}
+
+// ensureSession returns the browser's session id, issuing a cookie when it
+// has none.
+func (s *Server) ensureSession(w Responder, r Request) (string, bool) {
+	if v := s.sessionOf(r); v != "" {
+		return v, true
+	}
+	v, err := randomToken(32)
+	if err != nil {
+		return "", false
+	}
+	ck := http.Cookie{
+		Name:     SessionCookie,
+		Value:    v,
+		Path:     "/",
+		HttpOnly: true,
+		Secure:   r.TLS() || strings.HasPrefix(s.cfg.Issuer, "https://"),
+		SameSite: http.SameSiteLaxMode,
+	}
+	w.AddHeader("Set-Cookie", ck.String())
+	return v, true
+}
+
+func (s *Server) sessionOf(r Request) string {
+	for _, line := range r.Header("Cookie") {
+		cks, err := http.ParseCookie(line)
+		if err != nil {
+			continue
+		}
+		for _, ck := range cks {
+			if ck.Name == SessionCookie && len(ck.Value) == 43 && isB64URL(ck.Value) {
+				return ck.Value
+			}
+		}
+	}
+	return ""
+}
+
+func (s *Server) sessionBinding(sess string) string {
+	var buf [32]byte
+	return base64.RawURLEncoding.EncodeToString(s.keys.primary.mac(buf[:0], 's', "session", sess)[:16])
+}
+
+func (s *Server) csrfToken(sess, nonce string) string {
+	var buf [32]byte
+	return base64.RawURLEncoding.EncodeToString(s.keys.primary.mac(buf[:0], 's', "csrf", sess, nonce))
+}
+
+func (s *Server) newAuthorizationRequest(p *pending, sess string) (*AuthorizationRequest, bool) {
+	nonce, err := randomToken(16)
+	if err != nil {
+		return nil, false
+	}
+	p.nonce = nonce
+	h, err := s.sealPending(p)
+	if err != nil {
+		return nil, false
+	}
+	scopes, _ := parseScope(p.scope)
+	return &AuthorizationRequest{
+		ClientID: p.clientID, ClientName: p.clientName, RedirectURI: p.redirect,
+		Scope: p.scope, Scopes: scopes, State: p.state, UserID: p.userID,
+		ProcessLoginURL: s.cfg.ProcessLoginURL,
+		Handle:          h, CSRFToken: s.csrfToken(sess, nonce), p: *p,
+	}, true
+}
+
+// ProcessLogin is the endpoint the login and consent forms post to (the
+// original library's process_login_url). It verifies that the form belongs
+// to a pending request of this browser (session binding) and carries its
+// CSRF token, then hands a login to the Authenticator or settles a consent
+// decision itself.
+func (s *Server) ProcessLogin(w Responder, r Request) {
+	if r.Method() != "POST" {
+		w.SetHeader("Allow", "POST")
+		s.errorPage(w, r, 405, ErrInvalidRequest, "use POST")
+		return
+	}
+	var f params
+	if err := readForm(r, s.cfg.MaxBodyBytes, s.cfg.MaxParams, s.cfg.MaxValueLength, &f); err != nil {
+		s.errorPage(w, r, 400, ErrInvalidRequest, "malformed or oversized form")
+		return
+	}
+	p, ok := s.openPending(f.get(FieldRequest))
+	if !ok || s.now().Unix() >= p.exp {
+		s.errorPage(w, r, 400, ErrInvalidRequest, "the login request is invalid or expired; start again from the application")
+		return
+	}
+	sess := s.sessionOf(r)
+	csrf := f.get(FieldCSRF)
+	if sess == "" || !hmac.Equal([]byte(s.sessionBinding(sess)), []byte(p.binding)) ||
+		!hmac.Equal([]byte(s.csrfToken(sess, p.nonce)), []byte(csrf)) {
+		s.errorPage(w, r, 403, ErrAccessDenied, "the form does not belong to this browser session; start again from the application")
+		return
+	}
+	ctx := r.Context()
+	if _, err := s.store.GetClient(ctx, p.clientID); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			s.errorPage(w, r, 400, ErrInvalidClient, "unknown client")
+			return
+		}
+		s.log.ErrorContext(ctx, "oauth2kit: client lookup failed", "err", err)
+		e := storageError(err)
+		s.errorPage(w, r, e.status, e.code, e.desc)
+		return
+	}
+	if p.userID != "" {
+		// The consent step: the kit settles it.
+		switch f.get(FieldDecision) {
+		case "approve":
+			if err := s.store.SaveConsent(ctx, p.userID, p.clientID, p.scope); err != nil {
+				s.log.ErrorContext(ctx, "oauth2kit: saving consent failed", "err", err)
+				e := storageError(err)
+				s.redirectError(w, p, e.code, e.desc)
+				return
+			}
+			s.issueCode(w, r, p)
+		case "deny":
+			s.redirectError(w, p, ErrAccessDenied, "the user denied the request")
+		default:
+			s.errorPage(w, r, 400, ErrInvalidRequest, "decision must be approve or deny")
+		}
+		return
+	}
+	ar, ok := s.newAuthorizationRequest(p, sess)
+	if !ok {
+		s.redirectError(w, p, ErrServerError, "the server could not complete the request")
+		return
+	}
+	ar.Form = f.values()
+	setPageHeaders(w)
+	s.auth.ProcessLogin(w, r, ar)
+}
+
+// SendGrant completes a login: the original library's send_grant. The app
+// calls it once it knows the user (from ProcessLogin, or from Login when
+// the user is already signed in). If the Authenticator asks for consent and
+// the user has not approved this client and scope before, the consent page
+// is shown; otherwise a code is issued and the browser redirected (303) to
+// the client with code, state and iss.
+//
+// additionalInfo travels into every token of the grant (TokenInfo); keep
+// it small and free of secrets.
+func (s *Server) SendGrant(w Responder, r Request, ar *AuthorizationRequest, userID, additionalInfo string) {
+	p := ar.p
+	if p.clientID == "" || userID == "" || len(userID) > 256 || len(additionalInfo) > 2048 {
+		s.errorPage(w, r, 500, ErrServerError, "the login could not be completed")
+		return
+	}
+	p.userID, p.info = userID, additionalInfo
+	if cp, ok := s.auth.(ConsentPrompter); ok {
+		ctx := r.Context()
+		approved, err := s.store.GetConsent(ctx, userID, p.clientID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			s.log.ErrorContext(ctx, "oauth2kit: consent lookup failed", "err", err)
+			e := storageError(err)
+			s.redirectError(w, &p, e.code, e.desc)
+			return
+		}
+		if _, covered := NarrowScope(p.scope, approved); err != nil || !covered {
+			sess := s.sessionOf(r)
+			if sess == "" {
+				var ok bool
+				if sess, ok = s.ensureSession(w, r); !ok {
+					s.redirectError(w, &p, ErrServerError, "the server could not complete the request")
+					return
+				}
+				p.binding = s.sessionBinding(sess)
+			}
+			next, ok := s.newAuthorizationRequest(&p, sess)
+			if !ok {
+				s.redirectError(w, &p, ErrServerError, "the server could not complete the request")
+				return
+			}
+			setPageHeaders(w)
+			cp.Consent(w, r, next)
+			return
+		}
+	}
+	s.issueCode(w, r, &p)
+}
+
+// issueCode stores the grant and redirects to the client with the code.
+func (s *Server) issueCode(w Responder, r Request, p *pending) {
+	ctx := r.Context()
+	now := s.now()
+	gid, err := newID()
+	if err != nil {
+		s.redirectError(w, p, ErrServerError, "the server could not complete the request")
+		return
+	}
+	var code, sig string
+	if p.draft10 {
+		// The original library's format "<grant id>.<secret>".
+		secret, rerr := randomToken(randBytes)
+		if rerr != nil {
+			s.redirectError(w, p, ErrServerError, "the server could not complete the request")
+			return
+		}
+		code = gid + "." + secret
+		sig = s.keys.primary.sigOf(prefixCode, code)
+	} else if code, sig, err = s.keys.newOpaque(prefixCode); err != nil {
+		s.redirectError(w, p, ErrServerError, "the server could not complete the request")
+		return
+	}
+	g := &Grant{
+		ID: gid, CodeSig: sig, ClientID: p.clientID, UserID: p.userID,
+		RedirectURI: p.sentURI, Scope: p.scope,
+		CodeChallenge: p.challenge, CodeChallengeMethod: p.method,
+		AdditionalInfo: p.info, CreatedAt: now, ExpiresAt: now.Add(s.cfg.CodeLifetime),
+	}
+	if err := s.store.CreateGrant(ctx, g); err != nil {
+		s.log.ErrorContext(ctx, "oauth2kit: storing a grant failed", "err", err)
+		e := storageError(err)
+		s.redirectError(w, p, e.code, e.desc)
+		return
+	}
+	w.SetHeader("Location", redirectURL(p.redirect, "code", code, "state", p.state, "iss", s.cfg.Issuer))
+	w.SetHeader("Cache-Control", "no-store")
+	w.SetHeader("Referrer-Policy", "no-referrer")
+	_ = w.Send(303, nil)
+}

@@ -1,0 +1,173 @@
+package core
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// ClientSpec describes a client to register.
+type ClientSpec struct {
+	// ID: empty generates one.
+	ID           string
+	Name         string
+	RedirectURIs []string
+	Public       bool
+	GrantTypes   []string
+	Scopes       []string
+	Profile      Profile
+	PKCE         PKCEPolicy
+	// Secret imports an existing secret (a migration); empty generates one
+	// with 256 bits of entropy. Imported secrets shorter than 32
+	// characters are hashed with bcrypt, as they may be guessable.
+	Secret            string
+	LegacyBasicSecret bool
+}
+
+// NewClient validates spec and returns the client to store and, for a
+// confidential client, its secret in clear: show it to the operator once,
+// it is stored only hashed.
+func NewClient(spec ClientSpec) (*Client, string, error) {
+	c := &Client{
+		ID:                spec.ID,
+		Name:              spec.Name,
+		Public:            spec.Public,
+		Profile:           spec.Profile,
+		PKCE:              spec.PKCE,
+		LegacyBasicSecret: spec.LegacyBasicSecret,
+		CreatedAt:         time.Now().UTC(),
+	}
+	if c.ID == "" {
+		id, err := randomToken(16)
+		if err != nil {
+			return nil, "", err
+		}
+		c.ID = id
+	}
+	if len(c.ID) > 128 || strings.ContainsAny(c.ID, ":") || !printable(c.ID) {
+		return nil, "", errors.New("client id must be 1-128 printable characters without ':'")
+	}
+	if len(spec.Name) > 200 || !printable(spec.Name) && spec.Name != "" {
+		return nil, "", errors.New("client name must be at most 200 printable characters")
+	}
+	if len(spec.RedirectURIs) == 0 && !onlyClientCredentials(spec.GrantTypes) {
+		return nil, "", errors.New("at least one redirect URI is required")
+	}
+	for _, u := range spec.RedirectURIs {
+		if err := ValidateRedirectURI(u); err != nil {
+			return nil, "", fmt.Errorf("redirect URI %q: %w", u, err)
+		}
+	}
+	c.RedirectURIs = append([]string(nil), spec.RedirectURIs...)
+	for _, g := range spec.GrantTypes {
+		switch g {
+		case GrantAuthorizationCode, GrantRefreshToken:
+		case GrantClientCredentials:
+			if spec.Public {
+				return nil, "", errors.New("client_credentials needs a confidential client")
+			}
+		default:
+			return nil, "", fmt.Errorf("grant type %q is not supported", g)
+		}
+	}
+	c.GrantTypes = append([]string(nil), spec.GrantTypes...)
+	for _, s := range spec.Scopes {
+		if !validScopeToken(s) {
+			return nil, "", fmt.Errorf("scope %q is not a valid scope token", s)
+		}
+	}
+	c.Scopes = append([]string(nil), spec.Scopes...)
+	if spec.Public {
+		if spec.Secret != "" {
+			return nil, "", errors.New("a public client has no secret")
+		}
+		return c, "", nil
+	}
+	secret := spec.Secret
+	if secret == "" {
+		var err error
+		if secret, err = GenerateSecret(); err != nil {
+			return nil, "", err
+		}
+	}
+	h, err := HashSecret(secret)
+	if err != nil {
+		return nil, "", err
+	}
+	c.SecretHash = h
+	return c, secret, nil
+}
+
+func onlyClientCredentials(gts []string) bool {
+	return len(gts) == 1 && gts[0] == GrantClientCredentials
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// GenerateSecret returns a new client secret: 256 bits from crypto/rand in
+// base64url ([A-Za-z0-9-_]).
+func GenerateSecret() (string, error) { return randomToken(32) }
+
+// HashSecret hashes a client secret for storage. Secrets of 32 characters
+// or more (generated ones carry 256 bits) get SHA-256, which is enough for
+// high-entropy values and costs nothing per request; shorter (imported)
+// secrets get bcrypt, so a leaked table does not give them away.
+func HashSecret(secret string) (string, error) {
+	if len(secret) >= 32 {
+		sum := sha256.Sum256([]byte(secret))
+		return "sha256$" + base64.RawStdEncoding.EncodeToString(sum[:]), nil
+	}
+	if secret == "" || len(secret) > 72 {
+		return "", errors.New("secret must not be empty")
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(secret), 12)
+	if err != nil {
+		return "", err
+	}
+	return "bcrypt$" + string(h), nil
+}
+
+// dummyHash is compared against when the client is unknown, so that an
+// unknown client costs the same as a wrong secret.
+var dummyHash, _ = HashSecret("oauth2kit-dummy-secret-for-timing-equalisation")
+
+// VerifySecret reports whether secret matches a HashSecret output, in
+// constant time for SHA-256 hashes.
+func VerifySecret(hash, secret string) bool {
+	switch {
+	case strings.HasPrefix(hash, "sha256$"):
+		sum := sha256.Sum256([]byte(secret))
+		var enc [43]byte
+		base64.RawStdEncoding.Encode(enc[:], sum[:])
+		return subtle.ConstantTimeCompare(enc[:], []byte(hash[len("sha256$"):])) == 1
+	case strings.HasPrefix(hash, "bcrypt$"):
+		if len(secret) > 72 {
+			return false
+		}
+		return bcrypt.CompareHashAndPassword([]byte(hash[len("bcrypt$"):]), []byte(secret)) == nil
+	}
+	return false
+}
+
+// newID returns a random identifier (128 bits).
+func newID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}

@@ -1,0 +1,49 @@
+package core
+
+import (
+	"context"
+	"io"
+)
+
+// Request is the narrow view of an incoming HTTP request that the endpoints
+// need. Adapters implement it over their framework's request type; tests can
+// implement it with a plain struct and no HTTP server at all.
+//
+// Values returned by a Request may be read by the server after the adapter's
+// handler returns only if they are copied; the server copies everything it
+// keeps, so adapters over pooled buffers (fasthttp) need not copy twice.
+type Request interface {
+	// Context carries cancellation and deadlines to storage calls.
+	Context() context.Context
+	// Method is the HTTP method in upper case.
+	Method() string
+	// Path is the URL path, without the query.
+	Path() string
+	// RawQuery is the URL query, without the leading '?'; the server parses
+	// it itself so that repeated parameters can be detected.
+	RawQuery() string
+	// Header returns every value of the named header (canonical or not, the
+	// lookup is case-insensitive), nil when absent.
+	Header(name string) []string
+	// Body is the request body. The server reads at most Config.MaxBodyBytes
+	// plus one byte from it.
+	Body() io.Reader
+	// RemoteAddr is the peer address ("ip:port" or "ip"), used for throttling
+	// and logs.
+	RemoteAddr() string
+	// TLS reports whether the request arrived over TLS; it decides the
+	// Secure attribute of cookies.
+	TLS() bool
+}
+
+// Responder is where the endpoints write their answer. Adapters implement it
+// over their framework's response type.
+type Responder interface {
+	// SetHeader replaces the named response header.
+	SetHeader(name, value string)
+	// AddHeader appends a value to the named response header (Set-Cookie).
+	AddHeader(name, value string)
+	// Send writes the status line, the headers set so far and body. The
+	// server calls it exactly once per request it answers.
+	Send(status int, body []byte) error
+}

@@ -1,0 +1,176 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Server is the authorization server. It is safe for concurrent use; build
+// it once with New and mount it through an adapter (or call its endpoint
+// methods from your own HTTP stack).
+type Server struct {
+	cfg   Config
+	store Storage
+	auth  Authenticator
+	keys  *ring
+	log   *slog.Logger
+
+	throttle *throttle
+	revCache *revocationCache
+	metadata []byte
+	bufPool  sync.Pool
+}
+
+// New builds a Server. store persists clients, grants and tokens; auth is
+// the application's login step (see Authenticator).
+func New(cfg Config, store Storage, auth Authenticator) (*Server, error) {
+	if store == nil {
+		return nil, errors.New("oauth2kit: a Storage is required")
+	}
+	if auth == nil {
+		return nil, errors.New("oauth2kit: an Authenticator is required")
+	}
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	keys, err := newRing(Keys{ID: cfg.KeyID, CryptKey: cfg.CryptKey, SignKey: cfg.SignKey}, cfg.VerifyKeys)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:      cfg,
+		store:    store,
+		auth:     auth,
+		keys:     keys,
+		log:      cfg.Logger,
+		throttle: newThrottle(cfg.MaxAuthFailures, cfg.MaxAuthFailuresPerAddr, cfg.AuthFailureWindow),
+		revCache: newRevocationCache(cfg.RevocationCacheTTL),
+	}
+	s.metadata = s.buildMetadata()
+	return s, nil
+}
+
+// Config returns the effective configuration (defaults filled in).
+func (s *Server) Config() Config { return s.cfg }
+
+// Handle answers r if its path is one of the server's endpoints and reports
+// whether it did. Adapters call it for every request under their mount.
+func (s *Server) Handle(w Responder, r Request) bool {
+	switch r.Path() {
+	case s.cfg.AuthorizeURL:
+		s.Authorize(w, r)
+	case s.cfg.ProcessLoginURL:
+		s.ProcessLogin(w, r)
+	case s.cfg.TokenURL:
+		s.Token(w, r)
+	case s.cfg.RevokeURL:
+		s.Revoke(w, r)
+	case s.cfg.IntrospectURL:
+		s.Introspect(w, r)
+	case s.cfg.MetadataURL:
+		s.Metadata(w, r)
+	default:
+		return false
+	}
+	return true
+}
+
+// Paths lists the endpoint paths Handle answers, for routers that need
+// routes registered one by one.
+func (s *Server) Paths() []string {
+	c := &s.cfg
+	return []string{c.AuthorizeURL, c.ProcessLoginURL, c.TokenURL, c.RevokeURL, c.IntrospectURL, c.MetadataURL}
+}
+
+func (s *Server) now() time.Time { return s.cfg.Now() }
+
+// familyKeep is how long a family revocation must be remembered: past the
+// expiry of every token the family could hold.
+func (s *Server) familyKeep(now time.Time) time.Time {
+	return now.Add(s.cfg.RefreshTokenLifetime + s.cfg.AccessTokenLifetime)
+}
+
+// revokeFamily revokes a grant's tokens and drops any cached "not revoked"
+// answer for it.
+func (s *Server) revokeFamily(ctx context.Context, familyID string, now time.Time) error {
+	err := s.store.RevokeFamily(ctx, familyID, s.familyKeep(now))
+	s.revCache.forget(familyID)
+	return err
+}
+
+func (s *Server) profileOf(c *Client) Profile {
+	if c != nil && c.Profile != ProfileDefault {
+		return c.Profile
+	}
+	return s.cfg.Profile
+}
+
+func (s *Server) getParams() *params {
+	if p, ok := s.bufPool.Get().(*params); ok {
+		return p
+	}
+	return &params{keys: make([]string, 0, 8), vals: make([]string, 0, 8)}
+}
+
+func (s *Server) putParams(p *params) {
+	if cap(p.keys) > 256 {
+		return
+	}
+	clear(p.keys)
+	clear(p.vals)
+	p.keys, p.vals = p.keys[:0], p.vals[:0]
+	s.bufPool.Put(p)
+}
+
+// revocationCache remembers "family not revoked" answers for a bounded time
+// when Config.RevocationCacheTTL is set.
+type revocationCache struct {
+	ttl time.Duration
+	mu  sync.Mutex
+	m   map[string]time.Time // family -> checked until
+}
+
+func newRevocationCache(ttl time.Duration) *revocationCache {
+	return &revocationCache{ttl: ttl, m: map[string]time.Time{}}
+}
+
+func (c *revocationCache) fresh(id string, now time.Time) bool {
+	if c.ttl <= 0 {
+		return false
+	}
+	c.mu.Lock()
+	until, ok := c.m[id]
+	c.mu.Unlock()
+	return ok && now.Before(until)
+}
+
+func (c *revocationCache) remember(id string, now time.Time) {
+	if c.ttl <= 0 {
+		return
+	}
+	c.mu.Lock()
+	if len(c.m) > 100_000 {
+		for k, t := range c.m {
+			if !now.Before(t) {
+				delete(c.m, k)
+			}
+		}
+		if len(c.m) > 100_000 {
+			clear(c.m)
+		}
+	}
+	c.m[id] = now.Add(c.ttl)
+	c.mu.Unlock()
+}
+
+func (c *revocationCache) forget(id string) {
+	if c.ttl <= 0 {
+		return
+	}
+	c.mu.Lock()
+	delete(c.m, id)
+	c.mu.Unlock()
+}

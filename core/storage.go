@@ -1,0 +1,167 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors a Storage returns. Anything else a Storage returns is treated as a
+// storage failure: the request fails with server_error (500) and no token is
+// issued. Wrap ErrUnavailable for transient failures (a busy database) so
+// clients get temporarily_unavailable (503) and may retry.
+var (
+	// ErrNotFound: no such client, code, token or consent (or it expired).
+	ErrNotFound = errors.New("oauth2kit: not found")
+	// ErrCodeUsed: RedeemCode found a code that was redeemed before.
+	ErrCodeUsed = errors.New("oauth2kit: authorization code already used")
+	// ErrTokenRotated: RotateRefreshToken found a token that was rotated
+	// out (or revoked) before: a reuse.
+	ErrTokenRotated = errors.New("oauth2kit: refresh token already rotated")
+	// ErrUnavailable marks a transient storage failure.
+	ErrUnavailable = errors.New("oauth2kit: storage temporarily unavailable")
+)
+
+// Storage is everything the server persists. Every method is safe for
+// concurrent use, and the two consuming methods (RedeemCode and
+// RotateRefreshToken) are atomic: when N callers race on one code or one
+// refresh token, exactly one of them gets to issue.
+//
+// Codes and refresh tokens reach the store only as signatures (an HMAC of the
+// token computed by the server); a store never sees a usable credential.
+// Client secrets reach it only hashed.
+//
+// The package core/storagetest holds a conformance suite every
+// implementation should run.
+type Storage interface {
+	// GetClient returns the registered client, or ErrNotFound.
+	GetClient(ctx context.Context, id string) (*Client, error)
+
+	// CreateGrant stores a new authorization code.
+	CreateGrant(ctx context.Context, g *Grant) error
+
+	// RedeemCode consumes the code whose signature is sig, atomically.
+	//
+	// If no unexpired code has that signature it returns ErrNotFound. If the
+	// code was consumed before it returns the grant and ErrCodeUsed, without
+	// calling issue. Otherwise it marks the code used and calls issue with
+	// the grant: issue validates the request and returns the refresh token
+	// to store (nil for none). If issue returns an error the code stays
+	// consumed, nothing else is written, and RedeemCode returns that error.
+	// If storing the refresh token fails, nothing is written: the code is
+	// not consumed, and the error is returned.
+	RedeemCode(ctx context.Context, sig string, now time.Time, issue func(*Grant) (*RefreshToken, error)) (*Grant, error)
+
+	// RotateRefreshToken replaces the refresh token whose signature is sig,
+	// atomically.
+	//
+	// If no unexpired token has that signature it returns ErrNotFound. If
+	// the token was rotated out or revoked, or its family was revoked, it
+	// returns the token and ErrTokenRotated without calling issue.
+	// Otherwise it calls issue with the token; if issue returns an error,
+	// nothing is written and that error is returned. Else it marks the old
+	// token rotated and stores the new one in one transaction, and returns
+	// the old one.
+	RotateRefreshToken(ctx context.Context, sig string, now time.Time, issue func(old *RefreshToken) (*RefreshToken, error)) (*RefreshToken, error)
+
+	// GetRefreshToken returns the refresh token whose signature is sig
+	// (whatever its state), or ErrNotFound.
+	GetRefreshToken(ctx context.Context, sig string) (*RefreshToken, error)
+
+	// RevokeFamily revokes every token descending from one authorization
+	// grant (or one client_credentials issuance): its refresh tokens stop
+	// rotating and IsFamilyRevoked reports true for it. The record may be
+	// dropped after keepUntil, when no token of the family can be valid.
+	// Revoking twice is not an error.
+	RevokeFamily(ctx context.Context, familyID string, keepUntil time.Time) error
+
+	// IsFamilyRevoked reports whether RevokeFamily was called for the family.
+	IsFamilyRevoked(ctx context.Context, familyID string) (bool, error)
+
+	// GetConsent returns the scope the user has already approved for the
+	// client, or ErrNotFound.
+	GetConsent(ctx context.Context, userID, clientID string) (string, error)
+
+	// SaveConsent remembers (replaces) the scope the user approved for the
+	// client.
+	SaveConsent(ctx context.Context, userID, clientID, scope string) error
+}
+
+// Client is a registered client application.
+type Client struct {
+	ID   string
+	Name string
+	// SecretHash is the output of HashSecret; empty for public clients.
+	SecretHash string
+	// RedirectURIs are compared byte for byte (see MatchRedirectURI).
+	RedirectURIs []string
+	// Public clients have no secret and must use PKCE.
+	Public bool
+	// GrantTypes allowed; empty means authorization_code and refresh_token.
+	GrantTypes []string
+	// Scopes the client may ask for; empty means any scope the server
+	// allows.
+	Scopes []string
+	// Profile selects wire behaviour: ProfileDefault or ProfileDraft10.
+	Profile Profile
+	// PKCE policy for a confidential client: PKCERequired (the default),
+	// PKCEOptional. Public clients always need PKCE.
+	PKCE PKCEPolicy
+	// LegacyBasicSecret lets a draft-10 client send its raw secret as the
+	// whole Basic credential (the original library's "Basic <secret>").
+	LegacyBasicSecret bool
+	CreatedAt         time.Time
+}
+
+// AllowsGrant reports whether the client may use grant type gt.
+func (c *Client) AllowsGrant(gt string) bool {
+	if len(c.GrantTypes) == 0 {
+		return gt == GrantAuthorizationCode || gt == GrantRefreshToken
+	}
+	for _, g := range c.GrantTypes {
+		if g == gt {
+			return true
+		}
+	}
+	return false
+}
+
+// Grant is a pending authorization code, the original library's Grant.
+type Grant struct {
+	// ID identifies the grant; it is also the family id of every token
+	// issued from it.
+	ID string
+	// CodeSig is the server's HMAC of the code; the code itself is never
+	// stored.
+	CodeSig  string
+	ClientID string
+	UserID   string
+	// RedirectURI is the redirect_uri the authorization request carried,
+	// empty if it carried none (the token request must then carry none or
+	// the registered one).
+	RedirectURI         string
+	Scope               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	// AdditionalInfo is what the app attached at SendGrant; it travels into
+	// every token of the family.
+	AdditionalInfo string
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+	// UsedAt is set when the code was redeemed.
+	UsedAt *time.Time
+}
+
+// RefreshToken is a stored refresh token (by signature only).
+type RefreshToken struct {
+	Sig            string
+	FamilyID       string
+	ClientID       string
+	UserID         string
+	Scope          string
+	AdditionalInfo string
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+	// RotatedAt is set when the token was exchanged for a new one.
+	RotatedAt *time.Time
+}
