@@ -52,10 +52,14 @@ type fakeResp struct {
 	sends  int
 }
 
-func newResp() *fakeResp                            { return &fakeResp{hdr: http.Header{}} }
-func (w *fakeResp) SetHeader(name, value string)    { w.hdr.Set(name, value) }
-func (w *fakeResp) AddHeader(name, value string)    { w.hdr.Add(name, value) }
-func (w *fakeResp) Send(status int, b []byte) error { w.status, w.body = status, b; w.sends++; return nil }
+func newResp() *fakeResp                         { return &fakeResp{hdr: http.Header{}} }
+func (w *fakeResp) SetHeader(name, value string) { w.hdr.Set(name, value) }
+func (w *fakeResp) AddHeader(name, value string) { w.hdr.Add(name, value) }
+func (w *fakeResp) Send(status int, b []byte) error {
+	w.status, w.body = status, b
+	w.sends++
+	return nil
+}
 
 func (w *fakeResp) json(t *testing.T) map[string]any {
 	t.Helper()
