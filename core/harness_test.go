@@ -73,8 +73,7 @@ func (w *fakeResp) json(t *testing.T) map[string]any {
 // testAuth logs in user "alice" with password "pw"; asks for consent when
 // consent is set.
 type testAuth struct {
-	srv     **core.Server
-	consent bool
+	srv **core.Server
 }
 
 func (a *testAuth) Login(w core.Responder, r core.Request, ar *core.AuthorizationRequest) {

@@ -21,7 +21,6 @@ type Store struct {
 	refresh   map[string]*core.RefreshToken // by signature
 	revoked   map[string]time.Time          // family -> keep until
 	consents  map[[2]string]string
-	writes    int
 	nextSweep time.Time
 	// SweepEvery is the minimum interval between sweeps (default 1 min).
 	SweepEvery time.Duration
