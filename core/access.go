@@ -185,7 +185,7 @@ func (s *Server) CheckRequest(r Request, scopes ...string) (*TokenInfo, *Resourc
 	if rerr != nil {
 		return nil, rerr
 	}
-	legacy := scheme == "OAuth"
+	legacy := scheme == "OAuth" || (scheme == "" && s.cfg.Profile == ProfileDraft10)
 	if tok == "" {
 		return nil, s.resourceError(401, "", "", legacy, nil)
 	}

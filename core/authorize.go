@@ -82,7 +82,8 @@ type AuthorizationRequest struct {
 	Handle    string
 	CSRFToken string
 
-	p pending
+	p    pending
+	sess string // the browser session the request is bound to
 }
 
 // HiddenFields returns the hidden form fields the login and consent forms
@@ -328,7 +329,6 @@ func (s *Server) Authorize(w Responder, r Request) {
 		s.redirectError(w, p, ErrServerError, "the server could not complete the request")
 		return
 	}
-	p.binding = s.sessionBinding(sess)
 	p.exp = s.now().Add(s.cfg.LoginLifetime).Unix()
 	ar, ok := s.newAuthorizationRequest(p, sess)
 	if !ok {
@@ -376,14 +376,17 @@ func (s *Server) sessionOf(r Request) string {
 	return ""
 }
 
-func (s *Server) sessionBinding(sess string) string {
+// sessionBinding and csrfToken are MACs under the key generation that
+// sealed the pending request, so a key rotation does not break logins in
+// flight.
+func sessionBinding(g *keyGen, sess string) string {
 	var buf [32]byte
-	return base64.RawURLEncoding.EncodeToString(s.keys.primary.mac(buf[:0], 's', "session", sess)[:16])
+	return base64.RawURLEncoding.EncodeToString(g.mac(buf[:0], 's', "session", sess)[:16])
 }
 
-func (s *Server) csrfToken(sess, nonce string) string {
+func csrfToken(g *keyGen, sess, nonce string) string {
 	var buf [32]byte
-	return base64.RawURLEncoding.EncodeToString(s.keys.primary.mac(buf[:0], 's', "csrf", sess, nonce))
+	return base64.RawURLEncoding.EncodeToString(g.mac(buf[:0], 's', "csrf", sess, nonce))
 }
 
 func (s *Server) newAuthorizationRequest(p *pending, sess string) (*AuthorizationRequest, bool) {
@@ -392,6 +395,7 @@ func (s *Server) newAuthorizationRequest(p *pending, sess string) (*Authorizatio
 		return nil, false
 	}
 	p.nonce = nonce
+	p.binding = sessionBinding(s.keys.primary, sess)
 	h, err := s.sealPending(p)
 	if err != nil {
 		return nil, false
@@ -401,7 +405,7 @@ func (s *Server) newAuthorizationRequest(p *pending, sess string) (*Authorizatio
 		ClientID: p.clientID, ClientName: p.clientName, RedirectURI: p.redirect,
 		Scope: p.scope, Scopes: scopes, State: p.state, UserID: p.userID,
 		ProcessLoginURL: s.cfg.ProcessLoginURL,
-		Handle:          h, CSRFToken: s.csrfToken(sess, nonce), p: *p,
+		Handle:          h, CSRFToken: csrfToken(s.keys.primary, sess, nonce), p: *p, sess: sess,
 	}, true
 }
 
@@ -421,15 +425,18 @@ func (s *Server) ProcessLogin(w Responder, r Request) {
 		s.errorPage(w, r, 400, ErrInvalidRequest, "malformed or oversized form")
 		return
 	}
-	p, ok := s.openPending(f.get(FieldRequest))
+	handle := f.get(FieldRequest)
+	p, ok := s.openPending(handle)
 	if !ok || s.now().Unix() >= p.exp {
 		s.errorPage(w, r, 400, ErrInvalidRequest, "the login request is invalid or expired; start again from the application")
 		return
 	}
 	sess := s.sessionOf(r)
 	csrf := f.get(FieldCSRF)
-	if sess == "" || !hmac.Equal([]byte(s.sessionBinding(sess)), []byte(p.binding)) ||
-		!hmac.Equal([]byte(s.csrfToken(sess, p.nonce)), []byte(csrf)) {
+	_, kid, _, _ := split3(handle)
+	g := s.keys.byID[kid] // present: openPending succeeded with it
+	if sess == "" || !hmac.Equal([]byte(sessionBinding(g, sess)), []byte(p.binding)) ||
+		!hmac.Equal([]byte(csrfToken(g, sess, p.nonce)), []byte(csrf)) {
 		s.errorPage(w, r, 403, ErrAccessDenied, "the form does not belong to this browser session; start again from the application")
 		return
 	}
@@ -498,16 +505,9 @@ func (s *Server) SendGrant(w Responder, r Request, ar *AuthorizationRequest, use
 			return
 		}
 		if _, covered := NarrowScope(p.scope, approved); err != nil || !covered {
-			sess := s.sessionOf(r)
-			if sess == "" {
-				var ok bool
-				if sess, ok = s.ensureSession(w, r); !ok {
-					s.redirectError(w, &p, ErrServerError, "the server could not complete the request")
-					return
-				}
-				p.binding = s.sessionBinding(sess)
-			}
-			next, ok := s.newAuthorizationRequest(&p, sess)
+			// Bound to the same session as the login (whose cookie may be
+			// set by this very response when Login calls SendGrant).
+			next, ok := s.newAuthorizationRequest(&p, ar.sess)
 			if !ok {
 				s.redirectError(w, &p, ErrServerError, "the server could not complete the request")
 				return
