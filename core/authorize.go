@@ -455,7 +455,13 @@ func (s *Server) ProcessLogin(w Responder, r Request) {
 		// The consent step: the kit settles it.
 		switch f.get(FieldDecision) {
 		case "approve":
-			if err := s.store.SaveConsent(ctx, p.userID, p.clientID, p.scope); err != nil {
+			// Remember the union with what was approved before, so a
+			// narrower request later does not ask again.
+			remembered := p.scope
+			if prev, err := s.store.GetConsent(ctx, p.userID, p.clientID); err == nil && prev != "" {
+				remembered = unionScope(prev, p.scope)
+			}
+			if err := s.store.SaveConsent(ctx, p.userID, p.clientID, remembered); err != nil {
 				s.log.ErrorContext(ctx, "oauth2kit: saving consent failed", "err", err)
 				e := storageError(err)
 				s.redirectError(w, p, e.code, e.desc)

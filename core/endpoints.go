@@ -17,6 +17,13 @@ func (s *Server) Revoke(w Responder, r Request) {
 	}
 	ca, e := s.authenticateClient(r, f, true)
 	if e != nil {
+		if e.status >= 500 {
+			// The client lookup failed in storage: 503 like any other
+			// storage failure here, so the client retries (RFC 7009
+			// §2.2.1).
+			sendRevokeUnavailable(w)
+			return
+		}
 		sendError(w, e, false)
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -122,6 +123,7 @@ func newEnv(t *testing.T, consent bool, mod ...func(*core.Config)) *env {
 		SignKey:  []byte("fedcba9876543210fedcba9876543210"),
 		Scopes:   []string{"read", "write", "admin"},
 		Now:      func() time.Time { return e.now },
+		Logger:   slog.New(slog.DiscardHandler),
 	}
 	for _, m := range mod {
 		m(&cfg)
@@ -133,6 +135,8 @@ func newEnv(t *testing.T, consent bool, mod ...func(*core.Config)) *env {
 	} else {
 		auth = &ta
 	}
+	// The store sweeps expired state by the same clock as the server.
+	e.store.SetClock(func() time.Time { return e.now })
 	srv, err := core.New(cfg, e.store, auth)
 	if err != nil {
 		t.Fatal(err)

@@ -86,6 +86,9 @@ func parseParamsDups(s string, maxParams, maxValue int, dst *params, dups *[]str
 			return errValueLarge
 		}
 		if slices.Contains(dst.keys, k) {
+			if !definedParams[k] {
+				continue // unknown parameters are ignored, repeated or not
+			}
 			if dups == nil {
 				return errRepeated
 			}
@@ -105,6 +108,17 @@ func parseParamsDups(s string, maxParams, maxValue int, dst *params, dups *[]str
 	}
 	dst.keys, dst.vals = dst.keys[:j], dst.vals[:j]
 	return nil
+}
+
+// definedParams are the parameters this server gives a meaning to; only
+// these may not be repeated (OAuth 2.1 §3.1). Others (RFC 8707 resource,
+// an app's own fields) are ignored when repeated, keeping the first value.
+var definedParams = map[string]bool{
+	"response_type": true, "client_id": true, "redirect_uri": true, "scope": true, "state": true,
+	"code_challenge": true, "code_challenge_method": true, "grant_type": true, "code": true,
+	"code_verifier": true, "refresh_token": true, "client_secret": true, "token": true,
+	"token_type_hint": true, "access_token": true, "oauth_token": true, "username": true,
+	"password": true, FieldDecision: true, FieldRequest: true, FieldCSRF: true,
 }
 
 // unescape is url.QueryUnescape without the allocation for the common case
@@ -210,6 +224,15 @@ func NarrowScope(requested, granted string) (string, bool) {
 		}
 	}
 	return strings.Join(r, " "), true
+}
+
+// unionScope returns the canonical union of two scopes (malformed parts
+// of a are dropped: it comes from storage).
+func unionScope(a, b string) string {
+	all := strings.Fields(a + " " + b)
+	all = slices.DeleteFunc(all, func(s string) bool { return !validScopeToken(s) })
+	slices.Sort(all)
+	return strings.Join(slices.Compact(all), " ")
 }
 
 // HasScope reports whether the space-delimited scope contains want.

@@ -31,6 +31,10 @@ var (
 // token computed by the server); a store never sees a usable credential.
 // Client secrets reach it only hashed.
 //
+// The issue callbacks of the consuming methods may run inside a database
+// transaction while the row is locked: they are quick, pure CPU work and
+// never call the store. A store must not run issue twice for one call.
+//
 // The package core/storagetest holds a conformance suite every
 // implementation should run.
 type Storage interface {
@@ -49,7 +53,9 @@ type Storage interface {
 	// to store (nil for none). If issue returns an error the code stays
 	// consumed, nothing else is written, and RedeemCode returns that error.
 	// If storing the refresh token fails, nothing is written: the code is
-	// not consumed, and the error is returned.
+	// not consumed, and the error is returned. (If issue fails and the
+	// consumption itself cannot be committed, the storage error is
+	// returned; no token is issued either way.)
 	RedeemCode(ctx context.Context, sig string, now time.Time, issue func(*Grant) (*RefreshToken, error)) (*Grant, error)
 
 	// RotateRefreshToken replaces the refresh token whose signature is sig,
@@ -61,7 +67,7 @@ type Storage interface {
 	// Otherwise it calls issue with the token; if issue returns an error,
 	// nothing is written and that error is returned. Else it marks the old
 	// token rotated and stores the new one in one transaction, and returns
-	// the old one.
+	// the old one as it was read (RotatedAt still nil).
 	RotateRefreshToken(ctx context.Context, sig string, now time.Time, issue func(old *RefreshToken) (*RefreshToken, error)) (*RefreshToken, error)
 
 	// GetRefreshToken returns the refresh token whose signature is sig

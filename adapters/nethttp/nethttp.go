@@ -94,8 +94,11 @@ func TokenInfo(ctx context.Context) (*core.TokenInfo, bool) {
 func Middleware(s *core.Server, scopes ...string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// Record the body whether or not an Authorization header came:
+			// the check reads a form body in both cases (a token in the
+			// header and another in the body is invalid_request).
 			var rec *recordingBody
-			if r.Body != nil && r.Body != http.NoBody && r.Header.Get("Authorization") == "" {
+			if r.Body != nil && r.Body != http.NoBody {
 				rec = &recordingBody{r: r.Body}
 				r.Body = rec
 			}

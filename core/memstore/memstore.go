@@ -6,6 +6,8 @@ package memstore
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,54 +51,129 @@ func (s *Store) SetClock(now func() time.Time) {
 	s.mu.Unlock()
 }
 
-// AddClient registers (or replaces) a client.
-func (s *Store) AddClient(c *core.Client) {
-	cp := *c
+// SaveClient registers a client, replacing any client with the same ID.
+// The store keeps its own copy: later changes to c do not reach it.
+func (s *Store) SaveClient(ctx context.Context, c *core.Client) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if c == nil || c.ID == "" {
+		return errors.New("memstore: a client needs an ID")
+	}
+	cp := cloneClient(c)
 	s.mu.Lock()
-	s.clients[c.ID] = &cp
+	s.clients[c.ID] = cp
 	s.mu.Unlock()
+	return nil
 }
 
-// RemoveClient deletes a client.
-func (s *Store) RemoveClient(id string) {
+// DeleteClient removes a client and the consents users gave it (so that a
+// client registered later under the same ID does not inherit them). It
+// returns core.ErrNotFound if there is no such client. The client's codes
+// and refresh tokens stay until they expire, but no request can
+// authenticate as the client any more.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.clients[id]; !ok {
+		return core.ErrNotFound
+	}
 	delete(s.clients, id)
-	s.mu.Unlock()
+	for k := range s.consents {
+		if k[1] == id {
+			delete(s.consents, k)
+		}
+	}
+	return nil
+}
+
+// AddClient registers (or replaces) a client: SaveClient without a
+// context, for tests and examples. It panics on a client without an ID.
+func (s *Store) AddClient(c *core.Client) {
+	if err := s.SaveClient(context.Background(), c); err != nil {
+		panic(err)
+	}
+}
+
+// RemoveClient deletes a client, if there is one: DeleteClient without a
+// context.
+func (s *Store) RemoveClient(id string) {
+	_ = s.DeleteClient(context.Background(), id)
+}
+
+// The store hands out and keeps copies, never shared pointers or slices: a
+// caller that modifies what it got (or what it saved) must not change the
+// stored state behind the store's lock, as it could not with a database.
+
+func cloneClient(c *core.Client) *core.Client {
+	cp := *c
+	cp.RedirectURIs = slices.Clone(c.RedirectURIs)
+	cp.GrantTypes = slices.Clone(c.GrantTypes)
+	cp.Scopes = slices.Clone(c.Scopes)
+	return &cp
+}
+
+func cloneGrant(g *core.Grant) *core.Grant {
+	cp := *g
+	if g.UsedAt != nil {
+		t := *g.UsedAt
+		cp.UsedAt = &t
+	}
+	return &cp
+}
+
+func cloneRefresh(rt *core.RefreshToken) *core.RefreshToken {
+	cp := *rt
+	if rt.RotatedAt != nil {
+		t := *rt.RotatedAt
+		cp.RotatedAt = &t
+	}
+	return &cp
 }
 
 // GetClient implements core.Storage.
-func (s *Store) GetClient(_ context.Context, id string) (*core.Client, error) {
+func (s *Store) GetClient(ctx context.Context, id string) (*core.Client, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s.mu.RLock()
 	c := s.clients[id]
 	s.mu.RUnlock()
 	if c == nil {
 		return nil, core.ErrNotFound
 	}
-	cp := *c
-	return &cp, nil
+	return cloneClient(c), nil
 }
 
 // CreateGrant implements core.Storage.
-func (s *Store) CreateGrant(_ context.Context, g *core.Grant) error {
-	cp := *g
+func (s *Store) CreateGrant(ctx context.Context, g *core.Grant) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	cp := cloneGrant(g)
 	s.mu.Lock()
-	s.grants[g.CodeSig] = &cp
+	s.grants[g.CodeSig] = cp
 	s.sweepLocked()
 	s.mu.Unlock()
 	return nil
 }
 
 // RedeemCode implements core.Storage.
-func (s *Store) RedeemCode(_ context.Context, sig string, now time.Time, issue func(*core.Grant) (*core.RefreshToken, error)) (*core.Grant, error) {
+func (s *Store) RedeemCode(ctx context.Context, sig string, now time.Time, issue func(*core.Grant) (*core.RefreshToken, error)) (*core.Grant, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g := s.grants[sig]
 	if g == nil {
 		return nil, core.ErrNotFound
 	}
-	cp := *g
 	if g.UsedAt != nil {
-		return &cp, core.ErrCodeUsed
+		return cloneGrant(g), core.ErrCodeUsed
 	}
 	if !now.Before(g.ExpiresAt) {
 		return nil, core.ErrNotFound
@@ -105,59 +182,66 @@ func (s *Store) RedeemCode(_ context.Context, sig string, now time.Time, issue f
 	// step: no other redemption can interleave.
 	used := now
 	g.UsedAt = &used
-	rt, err := issue(&cp)
+	cp := cloneGrant(g)
+	cp.UsedAt = nil // issue sees the grant as it was before this redemption
+	rt, err := issue(cp)
 	if err != nil {
 		return nil, err
 	}
 	if rt != nil {
-		rcp := *rt
-		s.refresh[rt.Sig] = &rcp
+		s.refresh[rt.Sig] = cloneRefresh(rt)
 	}
 	s.sweepLocked()
-	cp.UsedAt = &used
-	return &cp, nil
+	return cloneGrant(g), nil
 }
 
 // RotateRefreshToken implements core.Storage.
-func (s *Store) RotateRefreshToken(_ context.Context, sig string, now time.Time, issue func(*core.RefreshToken) (*core.RefreshToken, error)) (*core.RefreshToken, error) {
+func (s *Store) RotateRefreshToken(ctx context.Context, sig string, now time.Time, issue func(*core.RefreshToken) (*core.RefreshToken, error)) (*core.RefreshToken, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.refresh[sig]
 	if old == nil || !now.Before(old.ExpiresAt) {
 		return nil, core.ErrNotFound
 	}
-	cp := *old
+	cp := cloneRefresh(old)
 	if _, revoked := s.revoked[old.FamilyID]; old.RotatedAt != nil || revoked {
-		return &cp, core.ErrTokenRotated
+		return cp, core.ErrTokenRotated
 	}
-	nt, err := issue(&cp)
+	nt, err := issue(cloneRefresh(old))
 	if err != nil {
 		return nil, err
 	}
 	rotated := now
 	old.RotatedAt = &rotated
 	if nt != nil {
-		ncp := *nt
-		s.refresh[nt.Sig] = &ncp
+		s.refresh[nt.Sig] = cloneRefresh(nt)
 	}
 	s.sweepLocked()
-	return &cp, nil
+	return cp, nil
 }
 
 // GetRefreshToken implements core.Storage.
-func (s *Store) GetRefreshToken(_ context.Context, sig string) (*core.RefreshToken, error) {
+func (s *Store) GetRefreshToken(ctx context.Context, sig string) (*core.RefreshToken, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	rt := s.refresh[sig]
 	if rt == nil {
 		return nil, core.ErrNotFound
 	}
-	cp := *rt
-	return &cp, nil
+	return cloneRefresh(rt), nil
 }
 
 // RevokeFamily implements core.Storage.
-func (s *Store) RevokeFamily(_ context.Context, familyID string, keepUntil time.Time) error {
+func (s *Store) RevokeFamily(ctx context.Context, familyID string, keepUntil time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	if t, ok := s.revoked[familyID]; !ok || keepUntil.After(t) {
 		s.revoked[familyID] = keepUntil
@@ -168,7 +252,10 @@ func (s *Store) RevokeFamily(_ context.Context, familyID string, keepUntil time.
 }
 
 // IsFamilyRevoked implements core.Storage.
-func (s *Store) IsFamilyRevoked(_ context.Context, familyID string) (bool, error) {
+func (s *Store) IsFamilyRevoked(ctx context.Context, familyID string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
 	s.mu.RLock()
 	_, ok := s.revoked[familyID]
 	s.mu.RUnlock()
@@ -176,7 +263,10 @@ func (s *Store) IsFamilyRevoked(_ context.Context, familyID string) (bool, error
 }
 
 // GetConsent implements core.Storage.
-func (s *Store) GetConsent(_ context.Context, userID, clientID string) (string, error) {
+func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
 	s.mu.RLock()
 	sc, ok := s.consents[[2]string{userID, clientID}]
 	s.mu.RUnlock()
@@ -187,7 +277,10 @@ func (s *Store) GetConsent(_ context.Context, userID, clientID string) (string, 
 }
 
 // SaveConsent implements core.Storage.
-func (s *Store) SaveConsent(_ context.Context, userID, clientID, scope string) error {
+func (s *Store) SaveConsent(ctx context.Context, userID, clientID, scope string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	s.consents[[2]string{userID, clientID}] = scope
 	s.mu.Unlock()

@@ -1,0 +1,1134 @@
+package core_test
+
+// SECURITY.md §1.1: the authorization endpoint, login and consent (R01–R21).
+
+import (
+	"encoding/base64"
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oauth2kit/oauth2kit/core"
+)
+
+// redirectCases: a client registered with regURIs, and what each sent
+// redirect_uri must give. Matching is byte for byte, except the port of
+// http://127.0.0.1 and http://[::1] (RFC 8252 §7.3).
+var regURIs = []string{
+	"https://client.example.com/cb",
+	"https://client.example.com/a/b?x=1",
+	"http://127.0.0.1/cb",
+	"http://[::1]:3000/cb",
+	"http://localhost/cb",
+	"https://127.0.0.1/cb",
+	"com.example.app:/oauth%20cb",
+}
+
+var redirectCases = []struct {
+	sent string
+	ok   bool
+}{
+	{"https://client.example.com/cb", true},
+	{"https://CLIENT.example.com/cb", false},
+	{"HTTPS://client.example.com/cb", false},
+	{"https://client.example.com/CB", false},
+	{"https://client.example.com/cb/", false},
+	{"https://client.example.com/c%62", false},
+	{"https://client.example.com/%63b", false},
+	{"https://client.example.com/./cb", false},
+	{"https://client.example.com/x/../cb", false},
+	{"https://client.example.com//cb", false},
+	{"https://client.example.com:443/cb", false},
+	{"https://client.example.com/cb?", false},
+	{"https://client.example.com/cb?x=1", false},
+	{"https://client.example.com/cbx", false},
+	{"https://client.example.com.evil.example/cb", false},
+	{"https://client.example.com@evil.example/cb", false},
+	{"https://evil.example/cb", false},
+	{"http://client.example.com/cb", false},
+	{"https://client.example.com/a/b?x=1", true},
+	{"https://client.example.com/a/b?x=1&y=2", false},
+	{"https://client.example.com/a/b?x=2", false},
+	{"https://client.example.com/a/b", false},
+	// loopback IPv4: any port
+	{"http://127.0.0.1/cb", true},
+	{"http://127.0.0.1:51234/cb", true},
+	{"http://127.0.0.1:1/cb", true},
+	{"http://127.0.0.1:51234/cb/", false},
+	{"http://127.0.0.1:51234/CB", false},
+	{"http://127.0.0.1:51234/other", false},
+	{"http://127.0.0.1:51234/cb?x=1", false},
+	{"http://127.0.0.1:/cb", false},
+	{"http://127.0.0.1:http/cb", false},
+	{"http://127.0.0.1.evil.example/cb", false},
+	{"http://127.0.0.1@evil.example/cb", false},
+	{"http://127.0.0.1:80@evil.example/cb", false},
+	{"http://127.0.0.2:5000/cb", false},
+	{"http://2130706433:5000/cb", false},
+	// loopback IPv6: any port
+	{"http://[::1]:3000/cb", true},
+	{"http://[::1]:4000/cb", true},
+	{"http://[::1]/cb", true},
+	{"http://[::1]:4000/cb2", false},
+	{"http://[0:0:0:0:0:0:0:1]:3000/cb", false},
+	{"http://[::1%25lo]:3000/cb", false},
+	// localhost and https loopback: exact only
+	{"http://localhost/cb", true},
+	{"http://localhost:8080/cb", false},
+	{"https://127.0.0.1/cb", true},
+	{"https://127.0.0.1:8443/cb", false},
+	// custom scheme: exact, no decoding
+	{"com.example.app:/oauth%20cb", true},
+	{"com.example.app:/oauth cb", false},
+	{"com.example.app:/OAUTH%20cb", false},
+	{"com.example.app:/oauth%2520cb", false},
+	{"com.example.app://oauth%20cb", false},
+}
+
+func TestR01_MatchRedirectURI(t *testing.T) {
+	for _, c := range redirectCases {
+		ok := false
+		for _, reg := range regURIs {
+			if core.MatchRedirectURI(reg, c.sent) {
+				ok = true
+			}
+		}
+		if ok != c.ok {
+			t.Errorf("MatchRedirectURI(registered, %q) = %v, want %v", c.sent, ok, c.ok)
+		}
+	}
+}
+
+func TestR01_RedirectExactMatch(t *testing.T) {
+	e := newEnv(t, false)
+	e.addClient(core.ClientSpec{ID: "rx", RedirectURIs: regURIs, Public: true})
+	for _, c := range redirectCases {
+		t.Run(c.sent, func(t *testing.T) {
+			e.cookie = ""
+			q := codeQuery("rx", c.sent, "", "st")
+			w := e.authorize(q)
+			if !c.ok {
+				wantErrorPage(t, w, 400)
+				if w.hdr.Get("Set-Cookie") != "" {
+					t.Errorf("a refused request started a session")
+				}
+				return
+			}
+			if w.status != 200 {
+				t.Fatalf("status %d, body %s", w.status, w.body)
+			}
+			// The code goes to the URI as sent (its port included).
+			got := e.login(w, "alice", "pw")
+			q2 := wantCodeRedirect(t, got, strings.SplitN(c.sent, "?", 2)[0], "st")
+			if strings.Contains(c.sent, "?x=1") && q2.Get("x") != "1" {
+				t.Errorf("registered query lost: %v", q2)
+			}
+		})
+	}
+	if n := e.grantsCount(); n != countOK() {
+		t.Errorf("%d grants stored, want %d", n, countOK())
+	}
+}
+
+func countOK() int {
+	n := 0
+	for _, c := range redirectCases {
+		if c.ok {
+			n++
+		}
+	}
+	return n
+}
+
+func TestR02_NoRedirectForUntrustedRedirectURI(t *testing.T) {
+	e := newEnv(t, false)
+	cases := []struct {
+		name, query string
+	}{
+		{"missing client_id", "response_type=code&redirect_uri=https%3A%2F%2Fevil.example%2Fcb"},
+		{"empty client_id", "response_type=code&client_id=&redirect_uri=https%3A%2F%2Fevil.example%2Fcb"},
+		{"unknown client", "response_type=code&client_id=nobody&redirect_uri=https%3A%2F%2Fevil.example%2Fcb&state=s"},
+		{"unknown client, registered URI of another", "response_type=code&client_id=nobody&redirect_uri=" + url.QueryEscape(confCB)},
+		{"mismatched redirect", "response_type=code&client_id=conf&redirect_uri=https%3A%2F%2Fevil.example%2Fcb&state=s"},
+		{"malformed redirect", "response_type=code&client_id=conf&redirect_uri=%ZZ"},
+		{"not a URI", "response_type=code&client_id=conf&redirect_uri=not+a+uri"},
+		{"missing, several registered", "response_type=code&client_id=pub&code_challenge=" + core.S256Challenge(verifier) + "&code_challenge_method=S256"},
+		{"repeated client_id", "response_type=code&client_id=conf&client_id=pub&redirect_uri=" + url.QueryEscape(confCB)},
+		{"repeated redirect_uri", "response_type=code&client_id=conf&redirect_uri=" + url.QueryEscape(confCB) + "&redirect_uri=https%3A%2F%2Fevil.example%2Fcb"},
+		{"unknown client, bad response_type", "response_type=token&client_id=nobody&redirect_uri=https%3A%2F%2Fevil.example%2Fcb"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := e.do(&fakeReq{method: "GET", path: "/oauth2/authorize", query: c.query})
+			wantErrorPage(t, w, 400)
+			if strings.Contains(string(w.body), "evil.example") {
+				t.Errorf("error page shows the untrusted URI: %s", w.body)
+			}
+		})
+	}
+	// POST form: same rule.
+	w := e.post("/oauth2/authorize", url.Values{"response_type": {"code"}, "client_id": {"nobody"}, "redirect_uri": {"https://evil.example/cb"}}, nil)
+	wantErrorPage(t, w, 400)
+	if e.grantsCount() != 0 {
+		t.Errorf("a refused request stored a grant")
+	}
+}
+
+func TestR03_RedirectURIRequiredOnlyWithSeveral(t *testing.T) {
+	e := newEnv(t, false)
+	// One registered URI: optional; the code goes to it.
+	// The token request may then omit it, or send the registered one.
+	for _, redirect := range []string{"", confCB} {
+		q := wantCodeRedirect(t, e.codeFor(codeQuery("conf", "", "", "s1")), confCB, "s1")
+		f := url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "code_verifier": {verifier}}
+		if redirect != "" {
+			f.Set("redirect_uri", redirect)
+		}
+		if r := e.token(f, basic("conf", e.secret)); r.status != 200 {
+			t.Errorf("token with redirect_uri %q: %d %s", redirect, r.status, r.body)
+		}
+	}
+	// Several registered URIs: required, never guessed.
+	wantErrorPage(t, e.authorize(codeQuery("pub", "", "", "s2")), 400)
+	// An explicit choice works.
+	wantCodeRedirect(t, e.codeFor(codeQuery("pub", "com.example.app:/cb", "", "s3")), "com.example.app:/cb", "s3")
+}
+
+func TestR04_RegistrationRejectsBadRedirectURIs(t *testing.T) {
+	cases := []struct {
+		uri string
+		ok  bool
+	}{
+		{"https://client.example.com/cb", true},
+		{"https://client.example.com/cb?x=1", true},
+		{"http://127.0.0.1/cb", true},
+		{"http://127.0.0.1:8080/cb", true},
+		{"http://[::1]/cb", true},
+		{"com.example.app:/cb", true},
+		{"/cb", false},
+		{"cb", false},
+		{"//client.example.com/cb", false},
+		{"https://client.example.com/cb#frag", false},
+		{"https://client.example.com/cb#", false},
+		{"http://client.example.com/cb", false},
+		{"http://127.0.0.1.evil.example/cb", false},
+		{"http://10.0.0.1/cb", false},
+		{"https://user:pw@client.example.com/cb", false},
+		{"https:///cb", false},
+		{"https://client.example.com/c b", false},
+		{"https://client.example.com/c\\b", false},
+		{"https://client.example.com/c\nb", false},
+		{"javascript:alert(1)", false},
+		{"JavaScript:alert(1)", false},
+		{"data:text/html,x", false},
+		{"file:///etc/passwd", false},
+		{"", false},
+	}
+	for _, c := range cases {
+		err := core.ValidateRedirectURI(c.uri)
+		if (err == nil) != c.ok {
+			t.Errorf("ValidateRedirectURI(%q) = %v, want ok=%v", c.uri, err, c.ok)
+		}
+		_, _, err = core.NewClient(core.ClientSpec{ID: "x", RedirectURIs: []string{"https://ok.example/cb", c.uri}})
+		if (err == nil) != c.ok {
+			t.Errorf("NewClient with %q = %v, want ok=%v", c.uri, err, c.ok)
+		}
+	}
+	// A code-flow client needs a redirect URI at all.
+	if _, _, err := core.NewClient(core.ClientSpec{ID: "x"}); err == nil {
+		t.Errorf("NewClient accepted a client without redirect URIs")
+	}
+}
+
+func TestR05_PKCERequired(t *testing.T) {
+	e := newEnv(t, false)
+	e.addClient(core.ClientSpec{ID: "opt", RedirectURIs: []string{confCB}, PKCE: core.PKCEOptional})
+	noPKCE := func(client, redirect string) url.Values {
+		q := codeQuery(client, redirect, "", "st&1")
+		q.Del("code_challenge")
+		q.Del("code_challenge_method")
+		return q
+	}
+	// Public client: always.
+	wantRedirectError(t, e.authorize(noPKCE("pub", publicCB)), publicCB, "invalid_request", "st&1")
+	// Confidential, default policy: also.
+	wantRedirectError(t, e.authorize(noPKCE("conf", confCB)), confCB, "invalid_request", "st&1")
+	// An empty challenge is an absent one.
+	q := noPKCE("pub", publicCB)
+	q.Set("code_challenge", "")
+	wantRedirectError(t, e.authorize(q), publicCB, "invalid_request", "st&1")
+	if e.grantsCount() != 0 {
+		t.Errorf("grant stored")
+	}
+	// Explicitly optional for one confidential client only.
+	if w := e.authorize(noPKCE("opt", confCB)); w.status != 200 {
+		t.Errorf("PKCE-optional client refused: %d %s", w.status, w.hdr.Get("Location"))
+	}
+	// Public clients cannot opt out.
+	e.addClient(core.ClientSpec{ID: "pubopt", RedirectURIs: []string{publicCB}, Public: true, PKCE: core.PKCEOptional})
+	wantRedirectError(t, e.authorize(noPKCE("pubopt", publicCB)), publicCB, "invalid_request", "st&1")
+}
+
+func TestR06_ChallengeMethod(t *testing.T) {
+	e := newEnv(t, false)
+	challenge := core.S256Challenge(verifier)
+	for _, m := range []string{"plain", "", "s256", "S512", "none", "S256 "} {
+		q := codeQuery("pub", publicCB, "", "s")
+		q.Set("code_challenge", challenge)
+		if m == "" {
+			q.Del("code_challenge_method") // defaults to plain (RFC 7636 §4.3), disabled
+		} else {
+			q.Set("code_challenge_method", m)
+		}
+		t.Run("method="+m, func(t *testing.T) {
+			wantRedirectError(t, e.authorize(q), publicCB, "invalid_request", "s")
+		})
+	}
+	// A method without a challenge.
+	q := codeQuery("pub", publicCB, "", "s")
+	q.Del("code_challenge")
+	wantRedirectError(t, e.authorize(q), publicCB, "invalid_request", "s")
+	// S256 works.
+	if w := e.authorize(codeQuery("pub", publicCB, "", "s")); w.status != 200 {
+		t.Errorf("S256 refused: %d", w.status)
+	}
+	md := metadata(t, e)
+	if got := md["code_challenge_methods_supported"]; !sameList(got, "S256") {
+		t.Errorf("code_challenge_methods_supported = %v", got)
+	}
+
+	// plain only when configured, and then advertised.
+	e2 := newEnv(t, false, func(c *core.Config) { c.AllowPlainPKCE = true })
+	q = codeQuery("pub", publicCB, "", "s")
+	q.Set("code_challenge", verifier)
+	q.Set("code_challenge_method", "plain")
+	w := e2.codeFor(q)
+	code := wantCodeRedirect(t, w, publicCB, "s").Get("code")
+	r := e2.token(url.Values{"grant_type": {"authorization_code"}, "client_id": {"pub"}, "code": {code},
+		"redirect_uri": {publicCB}, "code_verifier": {verifier}}, nil)
+	if r.status != 200 {
+		t.Errorf("plain PKCE redemption: %d %s", r.status, r.body)
+	}
+	if got := metadata(t, e2)["code_challenge_methods_supported"]; !sameList(got, "S256", "plain") {
+		t.Errorf("code_challenge_methods_supported = %v", got)
+	}
+}
+
+func metadata(t *testing.T, e *env) map[string]any {
+	t.Helper()
+	w := e.do(&fakeReq{method: "GET", path: "/.well-known/oauth-authorization-server"})
+	if w.status != 200 || w.hdr.Get("Content-Type") != "application/json" {
+		t.Fatalf("metadata: %d %v", w.status, w.hdr)
+	}
+	return w.json(t)
+}
+
+func sameList(v any, want ...string) bool {
+	l, ok := v.([]any)
+	if !ok || len(l) != len(want) {
+		return false
+	}
+	for i := range l {
+		if l[i] != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestR07_ChallengeSyntax(t *testing.T) {
+	e := newEnv(t, false)
+	cases := []struct {
+		challenge string
+		ok        bool
+	}{
+		{strings.Repeat("a", 42), false},
+		{strings.Repeat("a", 43), true},
+		{strings.Repeat("a", 128), true},
+		{strings.Repeat("a", 129), false},
+		{strings.Repeat("a", 42) + "+", false},
+		{strings.Repeat("a", 42) + "/", false},
+		{strings.Repeat("a", 42) + "=", false},
+		{strings.Repeat("a", 42) + " ", false},
+		{strings.Repeat("a", 42) + "%", false},
+		{strings.Repeat("a", 42) + "é", false},
+		{strings.Repeat("-._~", 11), true},
+	}
+	for _, c := range cases {
+		q := codeQuery("pub", publicCB, "", "s")
+		q.Set("code_challenge", c.challenge)
+		w := e.authorize(q)
+		if c.ok {
+			if w.status != 200 {
+				t.Errorf("challenge %q refused: %d %s", c.challenge, w.status, w.hdr.Get("Location"))
+			}
+			continue
+		}
+		wantRedirectError(t, w, publicCB, "invalid_request", "s")
+	}
+	// VerifyPKCE applies the same syntax to verifiers.
+	long := strings.Repeat("a", 129)
+	if core.VerifyPKCE(long, core.S256Challenge(long), "S256") {
+		t.Errorf("a 129-character verifier verified")
+	}
+	short := strings.Repeat("a", 42)
+	if core.VerifyPKCE(short, core.S256Challenge(short), "S256") {
+		t.Errorf("a 42-character verifier verified")
+	}
+	if !core.VerifyPKCE(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "S256") {
+		t.Errorf("the RFC 7636 Appendix B example does not verify")
+	}
+}
+
+func TestR08_ChallengeBoundServerSideAndNeverEchoed(t *testing.T) {
+	e := newEnv(t, true) // with consent: one more page to inspect
+	challenge := core.S256Challenge(verifier)
+	var seen [][]byte
+	keep := func(w *fakeResp) {
+		seen = append(seen, w.body)
+		for k, vs := range w.hdr {
+			for _, v := range vs {
+				seen = append(seen, []byte(k+": "+v))
+			}
+		}
+	}
+	page := e.authorize(codeQuery("conf", confCB, "read", "s"))
+	keep(page)
+	consent := e.login(page, "alice", "pw")
+	keep(consent)
+	f := hidden(t, consent.body)
+	f.Set("decision", "approve")
+	w := e.post("/oauth2/login", f, nil)
+	keep(w)
+	code := wantCodeRedirect(t, w, confCB, "s").Get("code")
+	tok := e.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {confCB}, "code_verifier": {verifier}}, basic("conf", e.secret))
+	keep(tok)
+	if tok.status != 200 {
+		t.Fatalf("token: %d %s", tok.status, tok.body)
+	}
+	// The hidden handle is sealed: neither it nor its base64 decoding holds
+	// the challenge.
+	for _, h := range []string{hidden(t, page.body).Get(core.FieldRequest), f.Get(core.FieldRequest)} {
+		parts := strings.Split(h, ".")
+		raw, err := base64.RawURLEncoding.DecodeString(parts[len(parts)-1])
+		if err != nil {
+			t.Fatalf("handle %q: %v", h, err)
+		}
+		seen = append(seen, raw)
+	}
+	rawChallenge, _ := base64.RawURLEncoding.DecodeString(challenge)
+	for _, b := range seen {
+		if strings.Contains(string(b), challenge) || strings.Contains(string(b), "S256") || strings.Contains(string(b), string(rawChallenge)) {
+			t.Errorf("the challenge or its method is visible in a response: %.200s", b)
+		}
+	}
+
+	// The binding holds: client, redirect URI and verifier are checked.
+	e2 := newEnv(t, false)
+	e2.addClient(core.ClientSpec{ID: "conf2", RedirectURIs: []string{confCB}, Secret: strings.Repeat("s", 40)})
+	for _, c := range []struct {
+		name string
+		form url.Values
+		hdr  http.Header
+	}{
+		{"other client", url.Values{"redirect_uri": {confCB}, "code_verifier": {verifier}}, basic("conf2", strings.Repeat("s", 40))},
+		{"other redirect", url.Values{"redirect_uri": {confCB + "/"}, "code_verifier": {verifier}}, basic("conf", e2.secret)},
+		{"other verifier", url.Values{"redirect_uri": {confCB}, "code_verifier": {verifier[1:] + "A"}}, basic("conf", e2.secret)},
+	} {
+		code := e2.code("")
+		c.form.Set("grant_type", "authorization_code")
+		c.form.Set("code", code)
+		wantTokenError(t, e2.token(c.form, c.hdr), 400, "invalid_grant")
+	}
+	// A tampered handle is refused (the pending request cannot be altered).
+	page = e2.authorize(codeQuery("conf", confCB, "", "s"))
+	hf := hidden(t, page.body)
+	h := []byte(hf.Get(core.FieldRequest))
+	h[len(h)-5] ^= 1
+	hf.Set(core.FieldRequest, string(h))
+	hf.Set("username", "alice")
+	hf.Set("password", "pw")
+	wantErrorPage(t, e2.post("/oauth2/login", hf, nil), 400)
+}
+
+var codeRe = regexp.MustCompile(`^ac2\.[A-Za-z0-9_-]{1,32}\.([A-Za-z0-9_-]{43})$`)
+
+func TestR09_CodeLifetimeSingleUseEntropy(t *testing.T) {
+	t.Run("expires after the default 60 s", func(t *testing.T) {
+		e := newEnv(t, false)
+		code := e.code("")
+		e.now = e.now.Add(60 * time.Second)
+		w := e.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {confCB}, "code_verifier": {verifier}}, basic("conf", e.secret))
+		wantTokenError(t, w, 400, "invalid_grant")
+		if e.refreshCount() != 0 {
+			t.Errorf("expired code issued a refresh token")
+		}
+		// 59 s is still fine.
+		code = e.code("")
+		e.now = e.now.Add(59 * time.Second)
+		e.redeem(code)
+	})
+	t.Run("the server checks expiry even when the store does not", func(t *testing.T) {
+		e, h := newHookedEnv(t, false)
+		h.lag = time.Hour
+		code := e.code("")
+		e.now = e.now.Add(60 * time.Second)
+		w := e.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {confCB}, "code_verifier": {verifier}}, basic("conf", e.secret))
+		wantTokenError(t, w, 400, "invalid_grant")
+		if e.refreshCount() != 0 {
+			t.Errorf("expired code issued a refresh token")
+		}
+	})
+	t.Run("configured lifetime is capped at 10 min", func(t *testing.T) {
+		e := newEnv(t, false, func(c *core.Config) { c.CodeLifetime = 10 * time.Minute })
+		code := e.code("")
+		e.now = e.now.Add(10 * time.Minute)
+		w := e.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {confCB}, "code_verifier": {verifier}}, basic("conf", e.secret))
+		wantTokenError(t, w, 400, "invalid_grant")
+		_, err := core.New(core.Config{Issuer: issuer, CryptKey: signKey, SignKey: signKey, CodeLifetime: 10*time.Minute + time.Second}, e.store, authFor(e, false))
+		if err == nil {
+			t.Errorf("a code lifetime over 10 minutes was accepted")
+		}
+	})
+	t.Run("single use", func(t *testing.T) {
+		e := newEnv(t, false)
+		code := e.code("")
+		e.redeem(code)
+		_, rts, _ := e.store.Len()
+		w := e.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {confCB}, "code_verifier": {verifier}}, basic("conf", e.secret))
+		wantTokenError(t, w, 400, "invalid_grant")
+		if _, n, _ := e.store.Len(); n != rts {
+			t.Errorf("second redemption stored a refresh token")
+		}
+	})
+	t.Run("256 random bits", func(t *testing.T) {
+		e := newEnv(t, false)
+		seen := map[string]bool{}
+		for range 50 {
+			code := e.code("")
+			m := codeRe.FindStringSubmatch(code)
+			if m == nil {
+				t.Fatalf("code %q does not have the form ac2.<kid>.<43 base64url chars>", code)
+			}
+			raw, err := base64.RawURLEncoding.DecodeString(m[1])
+			if err != nil || len(raw) != 32 {
+				t.Fatalf("random part of %q is not 32 bytes", code)
+			}
+			if seen[m[1]] {
+				t.Fatalf("code repeated")
+			}
+			seen[m[1]] = true
+		}
+		if bitsSet(seen) < 0.45 || bitsSet(seen) > 0.55 {
+			t.Errorf("random parts are biased: %.3f of bits set", bitsSet(seen))
+		}
+	})
+}
+
+// bitsSet is the fraction of one bits over base64url values: a gross bias
+// check (a counter or timestamp would fail it), not a randomness test.
+func bitsSet(vals map[string]bool) float64 {
+	ones, total := 0, 0
+	for v := range vals {
+		raw, _ := base64.RawURLEncoding.DecodeString(v)
+		for _, b := range raw {
+			for i := range 8 {
+				ones += int(b >> i & 1)
+			}
+			total += 8
+		}
+	}
+	return float64(ones) / float64(total)
+}
+
+// oddStates are values a client may use as state; each must come back
+// byte-identical.
+var oddStates = []string{
+	"xyz",
+	"a b",
+	"a+b",
+	"a%20b",
+	"a&code=evil&iss=https://evil.example",
+	"x#frag",
+	`<script>alert("x")</script>`,
+	"'\"`;,/?:@=$!*()[]{}|\\^",
+	"ünï©ødé 日本",
+	"\t\x01",
+	strings.Repeat("s", 2000),
+}
+
+func TestR10_StateByteIdentical(t *testing.T) {
+	e := newEnv(t, true)
+	for _, st := range oddStates {
+		t.Run("", func(t *testing.T) {
+			// Success.
+			w := e.codeFor(codeQuery("conf", confCB, "", st))
+			wantCodeRedirect(t, w, confCB, st)
+			// Error after validation (unsupported response type).
+			q := codeQuery("conf", confCB, "", st)
+			q.Set("response_type", "token")
+			wantRedirectError(t, e.authorize(q), confCB, "unsupported_response_type", st)
+			// Denied consent.
+			page := e.authorize(codeQuery("pub", publicCB, "write", st))
+			c := e.login(page, "alice", "pw")
+			f := hidden(t, c.body)
+			f.Set("decision", "deny")
+			wantRedirectError(t, e.post("/oauth2/login", f, nil), publicCB, "access_denied", st)
+		})
+	}
+	// No state sent: none returned.
+	q := codeQuery("conf", confCB, "", "")
+	q.Del("state")
+	_, v := locQuery(t, e.codeFor(q))
+	if _, ok := v["state"]; ok {
+		t.Errorf("state returned though none was sent")
+	}
+}
+
+func TestR11_IssEverywhere(t *testing.T) {
+	// A configured trailing slash must not make iss and issuer differ.
+	for _, iss := range []string{issuer, issuer + "/"} {
+		e := newEnv(t, true, func(c *core.Config) { c.Issuer = iss })
+		md := metadata(t, e)
+		if md["issuer"] != issuer {
+			t.Fatalf("metadata issuer %v", md["issuer"])
+		}
+		if md["authorization_response_iss_parameter_supported"] != true {
+			t.Errorf("authorization_response_iss_parameter_supported = %v", md["authorization_response_iss_parameter_supported"])
+		}
+		for _, k := range []string{"authorization_endpoint", "token_endpoint", "revocation_endpoint", "introspection_endpoint"} {
+			if s, _ := md[k].(string); !strings.HasPrefix(s, issuer+"/") {
+				t.Errorf("%s = %v", k, md[k])
+			}
+		}
+		for _, k := range []string{"response_types_supported", "grant_types_supported", "token_endpoint_auth_methods_supported", "scopes_supported"} {
+			if _, ok := md[k].([]any); !ok {
+				t.Errorf("metadata lacks %s", k)
+			}
+		}
+		if !sameList(md["response_types_supported"], "code") {
+			t.Errorf("response_types_supported = %v", md["response_types_supported"])
+		}
+		if gts, _ := md["grant_types_supported"].([]any); len(gts) == 0 || strings.Contains(strings.ToLower(strings.Join(anyStrings(gts), " ")), "password") || strings.Contains(strings.Join(anyStrings(gts), " "), "implicit") {
+			t.Errorf("grant_types_supported = %v", md["grant_types_supported"])
+		}
+		// Every kind of authorization response.
+		wantCodeRedirect(t, e.codeFor(codeQuery("conf", confCB, "", "s")), confCB, "s")
+		errs := []func() *fakeResp{
+			func() *fakeResp {
+				q := codeQuery("conf", confCB, "", "s")
+				q.Set("response_type", "token")
+				return e.authorize(q)
+			},
+			func() *fakeResp {
+				q := codeQuery("conf", confCB, "", "s")
+				q.Del("response_type")
+				return e.authorize(q)
+			},
+			func() *fakeResp { return e.authorize(codeQuery("conf", confCB, "nope", "s")) },
+			func() *fakeResp {
+				q := codeQuery("conf", confCB, "", "s")
+				q.Del("code_challenge")
+				q.Del("code_challenge_method")
+				return e.authorize(q)
+			},
+			func() *fakeResp {
+				page := e.authorize(codeQuery("pub", publicCB, "admin", "s"))
+				f := hidden(t, e.login(page, "alice", "pw").body)
+				f.Set("decision", "deny")
+				return e.post("/oauth2/login", f, nil)
+			},
+		}
+		for _, f := range errs {
+			w := f()
+			b, _ := locQuery(t, w)
+			q := wantRedirectError(t, w, b, w.hdrQuery(t).Get("error"), "s")
+			if q.Get("iss") != md["issuer"] {
+				t.Errorf("iss %q != metadata issuer %q", q.Get("iss"), md["issuer"])
+			}
+		}
+	}
+}
+
+func anyStrings(l []any) []string {
+	var s []string
+	for _, v := range l {
+		s = append(s, v.(string))
+	}
+	return s
+}
+
+func (w *fakeResp) hdrQuery(t *testing.T) url.Values {
+	_, q := locQuery(t, w)
+	return q
+}
+
+func TestR12_RepeatedEmptyUnknownParameters(t *testing.T) {
+	e := newEnv(t, false, func(c *core.Config) { c.DefaultScope = "read" })
+	base := "response_type=code&client_id=conf&redirect_uri=" + url.QueryEscape(confCB) +
+		"&code_challenge=" + core.S256Challenge(verifier) + "&code_challenge_method=S256"
+	for _, dup := range []string{"response_type=code", "state=t", "scope=read", "code_challenge=" + core.S256Challenge(verifier), "code_challenge_method=S256", "scope=", "state=s"} {
+		t.Run("repeated "+dup, func(t *testing.T) {
+			w := e.do(&fakeReq{method: "GET", path: "/oauth2/authorize", query: base + "&state=s&scope=read&" + dup})
+			wantRedirectError(t, w, confCB, "invalid_request", "s")
+		})
+	}
+	if e.grantsCount() != 0 {
+		t.Fatalf("grant stored")
+	}
+	// Empty values are absent; unknown parameters are ignored.
+	w := e.do(&fakeReq{method: "GET", path: "/oauth2/authorize", query: base + "&state=&scope=&foo=bar&nonce=1&prompt=none"})
+	if w.status != 200 {
+		t.Fatalf("empty/unknown parameters refused: %d %s", w.status, w.hdr.Get("Location"))
+	}
+	_, q := locQuery(t, e.login(w, "alice", "pw"))
+	if _, ok := q["state"]; ok {
+		t.Errorf("empty state echoed")
+	}
+	at, _ := e.redeem(q.Get("code"))
+	info, _ := e.srv.CheckToken(t.Context(), at)
+	if info == nil || info.Scope != "read" {
+		t.Errorf("empty scope not treated as absent: %+v", info)
+	}
+	// Empty redirect_uri with one registered URI is absent too.
+	w = e.do(&fakeReq{method: "GET", path: "/oauth2/authorize", query: base[:strings.Index(base, "&redirect_uri")] + "&redirect_uri=" + base[strings.Index(base, "&code_challenge"):]})
+	if w.status != 200 {
+		t.Errorf("empty redirect_uri refused: %d", w.status)
+	}
+
+	// Token endpoint: repeated parameters are invalid_request; empty ones absent.
+	code := e.code("")
+	for _, body := range []string{
+		"grant_type=authorization_code&grant_type=authorization_code&code=" + code + "&redirect_uri=" + url.QueryEscape(confCB) + "&code_verifier=" + verifier,
+		"grant_type=authorization_code&code=" + code + "&code=x&redirect_uri=" + url.QueryEscape(confCB) + "&code_verifier=" + verifier,
+		"grant_type=authorization_code&code=" + code + "&redirect_uri=" + url.QueryEscape(confCB) + "&code_verifier=" + verifier + "&code_verifier=",
+	} {
+		w := e.do(&fakeReq{method: "POST", path: "/oauth2/token", body: body, hdr: withForm(basic("conf", e.secret))})
+		wantTokenError(t, w, 400, "invalid_request")
+	}
+	// The code survived those (the request was refused before touching it),
+	// and empty or unknown parameters do not hurt.
+	w = e.do(&fakeReq{method: "POST", path: "/oauth2/token", hdr: withForm(basic("conf", e.secret)),
+		body: "grant_type=authorization_code&code=" + code + "&redirect_uri=" + url.QueryEscape(confCB) + "&code_verifier=" + verifier + "&scope=&client_secret=&foo=bar&resource="})
+	if w.status != 200 {
+		t.Errorf("token with empty/unknown parameters: %d %s", w.status, w.body)
+	}
+}
+
+func withForm(h http.Header) http.Header {
+	h = h.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	h.Set("Content-Type", "application/x-www-form-urlencoded")
+	return h
+}
+
+func TestR13_ImplicitRefused(t *testing.T) {
+	e := newEnv(t, false)
+	for _, rt := range []string{"token", "code_and_token", "code token", "id_token", "token code", "CODE", "code "} {
+		q := codeQuery("conf", confCB, "", "s")
+		q.Set("response_type", rt)
+		wantRedirectError(t, e.authorize(q), confCB, "unsupported_response_type", "s")
+	}
+	q := codeQuery("conf", confCB, "", "s")
+	q.Del("response_type")
+	wantRedirectError(t, e.authorize(q), confCB, "invalid_request", "s")
+	if e.grantsCount() != 0 {
+		t.Errorf("grant stored")
+	}
+}
+
+func TestR14_NoCORSAtAuthorize(t *testing.T) {
+	e := newEnv(t, true)
+	origin := http.Header{"Origin": {"https://evil.example"}}
+	reqs := []*fakeReq{
+		{method: "GET", path: "/oauth2/authorize", query: codeQuery("conf", confCB, "", "s").Encode(), hdr: origin},
+		{method: "GET", path: "/oauth2/authorize", query: "client_id=nobody", hdr: origin},
+		{method: "OPTIONS", path: "/oauth2/authorize", hdr: http.Header{"Origin": {"https://evil.example"}, "Access-Control-Request-Method": {"GET"}}},
+		{method: "POST", path: "/oauth2/authorize", body: codeQuery("conf", confCB, "", "s").Encode(), hdr: http.Header{"Origin": {"https://evil.example"}, "Content-Type": {"application/x-www-form-urlencoded"}}},
+		{method: "GET", path: "/oauth2/authorize", query: "response_type=token&client_id=conf", hdr: origin},
+	}
+	for _, r := range reqs {
+		w := e.do(r)
+		wantNoCORS(t, w)
+	}
+	// The rest of the flow too.
+	page := e.authorize(codeQuery("conf", confCB, "", "s"))
+	c := e.login(page, "alice", "pw")
+	wantNoCORS(t, c)
+	f := hidden(t, c.body)
+	f.Set("decision", "approve")
+	wantNoCORS(t, e.post("/oauth2/login", f, http.Header{"Origin": {"https://evil.example"}}))
+	w := e.do(&fakeReq{method: "OPTIONS", path: "/oauth2/authorize"})
+	if w.status != 405 || !strings.Contains(w.hdr.Get("Allow"), "GET") {
+		t.Errorf("OPTIONS: %d Allow=%q", w.status, w.hdr.Get("Allow"))
+	}
+}
+
+func TestR15_LoginAndConsentBeforeCode(t *testing.T) {
+	e := newEnv(t, true)
+	// The authorize request alone: a login page, no code, no grant.
+	page := e.authorize(codeQuery("conf", confCB, "read", "s"))
+	if page.status != 200 || page.hdr.Get("Location") != "" {
+		t.Fatalf("authorize: %d %q", page.status, page.hdr.Get("Location"))
+	}
+	if e.grantsCount() != 0 {
+		t.Fatalf("grant stored before login")
+	}
+	// Wrong password: the login page again, no code.
+	w := e.login(page, "alice", "wrong")
+	if w.status != 200 || w.hdr.Get("Location") != "" || e.grantsCount() != 0 {
+		t.Fatalf("failed login: %d %q, %d grants", w.status, w.hdr.Get("Location"), e.grantsCount())
+	}
+	// Right password: the consent page, still no code.
+	c := e.login(page, "alice", "pw")
+	if c.status != 200 || c.hdr.Get("Location") != "" || !strings.Contains(string(c.body), "Conf App wants read") {
+		t.Fatalf("consent page: %d %q %s", c.status, c.hdr.Get("Location"), c.body)
+	}
+	if e.grantsCount() != 0 {
+		t.Fatalf("grant stored before consent")
+	}
+	if s, err := e.store.GetConsent(t.Context(), "alice", "conf"); err == nil {
+		t.Fatalf("consent %q saved before the user approved", s)
+	}
+	// The consent form without a decision is not an approval.
+	f := hidden(t, c.body)
+	wantErrorPage(t, e.post("/oauth2/login", f, nil), 400)
+	f.Set("decision", "yes")
+	wantErrorPage(t, e.post("/oauth2/login", f, nil), 400)
+	if e.grantsCount() != 0 {
+		t.Fatalf("grant stored without approval")
+	}
+	// Deny: access_denied, nothing stored.
+	f.Set("decision", "deny")
+	wantRedirectError(t, e.post("/oauth2/login", f, nil), confCB, "access_denied", "s")
+	if e.grantsCount() != 0 {
+		t.Fatalf("grant stored on deny")
+	}
+	if _, err := e.store.GetConsent(t.Context(), "alice", "conf"); err == nil {
+		t.Fatalf("consent saved on deny")
+	}
+	// Approve (a fresh flow): a code, and the consent is remembered for
+	// that scope ...
+	f = hidden(t, e.login(e.authorize(codeQuery("conf", confCB, "read", "s")), "alice", "pw").body)
+	f.Set("decision", "approve")
+	wantCodeRedirect(t, e.post("/oauth2/login", f, nil), confCB, "s")
+	if s, _ := e.store.GetConsent(t.Context(), "alice", "conf"); s != "read" {
+		t.Errorf("saved consent %q", s)
+	}
+	// ... so the next login for the same scope skips it; a wider scope asks again.
+	w = e.login(e.authorize(codeQuery("conf", confCB, "read", "s2")), "alice", "pw")
+	wantCodeRedirect(t, w, confCB, "s2")
+	w = e.login(e.authorize(codeQuery("conf", confCB, "read write", "s3")), "alice", "pw")
+	if w.status != 200 || !strings.Contains(string(w.body), "wants read write") {
+		t.Errorf("wider scope skipped consent: %d %s", w.status, w.body)
+	}
+	// Consent is per client.
+	w = e.login(e.authorize(codeQuery("pub", publicCB, "read", "s4")), "alice", "pw")
+	if w.status != 200 || !strings.Contains(string(w.body), "Public App wants read") {
+		t.Errorf("another client skipped consent: %d %s", w.status, w.body)
+	}
+}
+
+func TestR16_SeeOtherAfterPost(t *testing.T) {
+	e := newEnv(t, true)
+	page := e.authorize(codeQuery("conf", confCB, "", "s"))
+	c := e.login(page, "alice", "pw")
+	f := hidden(t, c.body)
+	f.Set("decision", "approve")
+	if w := e.post("/oauth2/login", f, nil); w.status != 303 {
+		t.Errorf("approve: %d, want 303", w.status)
+	}
+	page = e.authorize(codeQuery("conf", confCB, "write", "s"))
+	f = hidden(t, e.login(page, "alice", "pw").body)
+	f.Set("decision", "deny")
+	if w := e.post("/oauth2/login", f, nil); w.status != 303 {
+		t.Errorf("deny: %d, want 303", w.status)
+	}
+	// Without consent, the login POST itself redirects with 303.
+	e2 := newEnv(t, false)
+	if w := e2.login(e2.authorize(codeQuery("conf", confCB, "", "s")), "alice", "pw"); w.status != 303 {
+		t.Errorf("login: %d, want 303", w.status)
+	}
+	// An authorization request POSTed (it may carry anything) that fails
+	// after validation also answers 303.
+	q := codeQuery("conf", confCB, "", "s")
+	q.Set("response_type", "token")
+	if w := e2.post("/oauth2/authorize", q, nil); w.status != 303 {
+		t.Errorf("POST authorize error: %d, want 303", w.status)
+	}
+}
+
+func TestR17_LoginAndConsentCSRF(t *testing.T) {
+	e := newEnv(t, true)
+	page := e.authorize(codeQuery("conf", confCB, "", "s"))
+	victim := e.cookie
+	login := hidden(t, page.body)
+	login.Set("username", "alice")
+	login.Set("password", "pw")
+
+	// Another browser's session (the attacker's own flow).
+	e.cookie = ""
+	attackerPage := e.authorize(codeQuery("conf", confCB, "", "s"))
+	attacker := e.cookie
+	if attacker == victim || attacker == "" {
+		t.Fatalf("sessions not distinct")
+	}
+	e.cookie = victim
+
+	cases := []struct {
+		name   string
+		form   func() url.Values
+		cookie string
+	}{
+		{"no session cookie", func() url.Values { return login }, "-"},
+		{"another session", func() url.Values { return login }, attacker},
+		{"forged session", func() url.Values { return login }, "oauth2kit_session=" + strings.Repeat("A", 43)},
+		{"no csrf token", func() url.Values { f := cloneV(login); f.Del(core.FieldCSRF); return f }, victim},
+		{"wrong csrf token", func() url.Values { f := cloneV(login); f.Set(core.FieldCSRF, strings.Repeat("A", 43)); return f }, victim},
+		{"attacker's form in victim's browser", func() url.Values {
+			f := hidden(t, attackerPage.body)
+			f.Set("username", "alice")
+			f.Set("password", "pw")
+			return f
+		}, victim},
+		{"attacker's csrf token with victim's request", func() url.Values {
+			f := cloneV(login)
+			f.Set(core.FieldCSRF, hidden(t, attackerPage.body).Get(core.FieldCSRF))
+			return f
+		}, victim},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			hdr := http.Header{}
+			if c.cookie == "-" {
+				hdr.Set("Cookie", "other=1")
+			} else {
+				hdr.Set("Cookie", c.cookie)
+			}
+			w := e.post("/oauth2/login", c.form(), hdr)
+			wantErrorPage(t, w, 403)
+		})
+	}
+	// The real form in the real browser works and leads to consent.
+	cons := e.post("/oauth2/login", login, nil)
+	if cons.status != 200 {
+		t.Fatalf("login: %d %s", cons.status, cons.body)
+	}
+	approve := hidden(t, cons.body)
+	approve.Set("decision", "approve")
+	// The consent approval is protected the same way.
+	for name, hdr := range map[string]http.Header{
+		"no cookie":       {"Cookie": {"other=1"}},
+		"another session": {"Cookie": {attacker}},
+	} {
+		if w := e.post("/oauth2/login", approve, hdr); w.status != 403 || w.hdr.Get("Location") != "" {
+			t.Errorf("approval with %s: %d %q", name, w.status, w.hdr.Get("Location"))
+		}
+	}
+	bad := cloneV(approve)
+	bad.Set(core.FieldCSRF, login.Get(core.FieldCSRF)) // the login step's token
+	wantErrorPage(t, e.post("/oauth2/login", bad, nil), 403)
+	if e.grantsCount() != 0 {
+		t.Fatalf("grant stored by a forged approval")
+	}
+	// The login-step handle cannot be turned into an approval.
+	early := cloneV(login)
+	early.Set("decision", "approve")
+	early.Set("password", "wrong")
+	if w := e.post("/oauth2/login", early, nil); w.status == 303 || e.grantsCount() != 0 {
+		t.Fatalf("login-step handle approved: %d", w.status)
+	}
+	// The login page expires.
+	e.now = e.now.Add(16 * time.Minute)
+	wantErrorPage(t, e.post("/oauth2/login", approve, nil), 400)
+	if e.grantsCount() != 0 {
+		t.Fatalf("grant stored after expiry")
+	}
+	// GET on the login endpoint does nothing.
+	w := e.do(&fakeReq{method: "GET", path: "/oauth2/login", query: approve.Encode()})
+	wantErrorPage(t, w, 405)
+}
+
+func cloneV(v url.Values) url.Values {
+	c := url.Values{}
+	for k, vs := range v {
+		c[k] = append([]string(nil), vs...)
+	}
+	return c
+}
+
+func TestR18_R19_PageHeaders(t *testing.T) {
+	e := newEnv(t, true)
+	check := func(name string, w *fakeResp, status int) {
+		t.Helper()
+		if w.status != status {
+			t.Errorf("%s: status %d, want %d", name, w.status, status)
+		}
+		wantPageHeaders(t, w)
+		// Pages the kit renders itself load nothing from elsewhere.
+		if regexp.MustCompile(`(?i)(src|href)\s*=`).Match(w.body) {
+			t.Errorf("%s: page loads a resource: %s", name, w.body)
+		}
+	}
+	page := e.authorize(codeQuery("conf", confCB, "", "s"))
+	check("login page", page, 200)
+	check("failed login page", e.login(page, "alice", "wrong"), 200)
+	c := e.login(page, "alice", "pw")
+	check("consent page", c, 200)
+	check("unknown client", e.authorize(codeQuery("nobody", confCB, "", "s")), 400)
+	check("bad redirect", e.authorize(codeQuery("conf", "https://evil.example/", "", "s")), 400)
+	check("login GET", e.do(&fakeReq{method: "GET", path: "/oauth2/login"}), 405)
+	check("authorize PUT", e.do(&fakeReq{method: "PUT", path: "/oauth2/authorize"}), 405)
+	check("bad login form", e.post("/oauth2/login", url.Values{"x": {"y"}}, nil), 400)
+	check("foreign session", e.post("/oauth2/login", hidden(t, c.body), http.Header{"Cookie": {"oauth2kit_session=" + strings.Repeat("B", 43)}}), 403)
+	// Redirects suppress the Referer too.
+	f := hidden(t, c.body)
+	f.Set("decision", "approve")
+	w := e.post("/oauth2/login", f, nil)
+	if w.hdr.Get("Referrer-Policy") != "no-referrer" || w.hdr.Get("Cache-Control") != "no-store" {
+		t.Errorf("code redirect headers: %v", w.hdr)
+	}
+	q := codeQuery("conf", confCB, "", "s")
+	q.Set("response_type", "token")
+	w = e.authorize(q)
+	if w.hdr.Get("Referrer-Policy") != "no-referrer" || w.hdr.Get("Cache-Control") != "no-store" {
+		t.Errorf("error redirect headers: %v", w.hdr)
+	}
+}
+
+// errorPager renders the kit's error pages itself.
+type errorPager struct {
+	consentAuth
+	got []string
+}
+
+func (p *errorPager) ErrorPage(w core.Responder, r core.Request, status int, code, desc string) {
+	p.got = append(p.got, code+"|"+desc)
+	_ = w.Send(status, []byte("custom"))
+}
+
+func TestR18_ErrorPagerGetsHeaders(t *testing.T) {
+	e := newEnv(t, false)
+	ep := &errorPager{consentAuth: consentAuth{testAuth{srv: &e.srv}}}
+	srv, err := core.New(e.srv.Config(), e.store, ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = srv
+	w := e.authorize(codeQuery("nobody", "https://evil.example/<x>", "", "s"))
+	if w.status != 400 || string(w.body) != "custom" || w.hdr.Get("Location") != "" {
+		t.Fatalf("ErrorPager not used: %d %s", w.status, w.body)
+	}
+	wantPageHeaders(t, w)
+	if len(ep.got) != 1 || !descRe.MatchString(ep.got[0]) || strings.Contains(ep.got[0], "evil") {
+		t.Errorf("ErrorPager got %q", ep.got)
+	}
+}
+
+func TestR20_NoOpenRedirect(t *testing.T) {
+	e := newEnv(t, true)
+	evil := "https://evil.example/steal"
+	reqs := []*fakeReq{
+		{method: "GET", path: "/oauth2/authorize", query: codeQuery("nobody", evil, "", "s").Encode()},
+		{method: "GET", path: "/oauth2/authorize", query: codeQuery("conf", evil, "", "s").Encode()},
+		{method: "GET", path: "/oauth2/authorize", query: codeQuery("conf", confCB+"/../../evil", "", "s").Encode()},
+		{method: "GET", path: "/oauth2/authorize", query: "client_id=conf&redirect_uri=" + url.QueryEscape(evil) + "&response_type=token"},
+		{method: "GET", path: "/oauth2/authorize", query: "client_id=pub&response_type=code&return_to=" + url.QueryEscape(evil)},
+		{method: "GET", path: "/oauth2/login", query: "return_to=" + url.QueryEscape(evil)},
+		{method: "POST", path: "/oauth2/login", body: "return_to=" + url.QueryEscape(evil) + "&next=" + url.QueryEscape(evil), hdr: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}},
+	}
+	for _, r := range reqs {
+		w := e.do(r)
+		if l := w.hdr.Get("Location"); l != "" {
+			t.Errorf("%s %s?%s redirected to %q", r.method, r.path, r.query, l)
+		}
+		if strings.Contains(string(w.body), "evil") {
+			t.Errorf("page mentions the untrusted URL: %s", w.body)
+		}
+	}
+	// A pending request cannot be re-aimed: a handle of one client with a
+	// forged redirect is impossible (sealed), and a valid flow goes only to
+	// the registered URI even when the login form carries a return_to.
+	page := e.authorize(codeQuery("conf", confCB, "", "s"))
+	f := hidden(t, page.body)
+	f.Set("username", "alice")
+	f.Set("password", "pw")
+	f.Set("redirect_uri", evil)
+	f.Set("return_to", evil)
+	c := e.post("/oauth2/login", f, nil)
+	f = hidden(t, c.body)
+	f.Set("decision", "approve")
+	f.Set("redirect_uri", evil)
+	wantCodeRedirect(t, e.post("/oauth2/login", f, nil), confCB, "s")
+}
+
+func TestR21_EscapingOfUntrustedValues(t *testing.T) {
+	e := newEnv(t, false)
+	nasty := `<script>alert(1)</script> & x#y "q" 'r'`
+	// In Location: the state is percent-encoded and cannot add parameters,
+	// a fragment or break out of the query.
+	for _, w := range []*fakeResp{
+		e.codeFor(codeQuery("conf", confCB, "", nasty+"&code=evil&iss=https://evil.example#frag")),
+		func() *fakeResp {
+			q := codeQuery("conf", confCB, "", nasty+"&error=none")
+			q.Set("response_type", "token")
+			return e.authorize(q)
+		}(),
+	} {
+		l := w.hdr.Get("Location")
+		if strings.ContainsAny(l, " <>\"'#\\") {
+			t.Errorf("Location %q has raw special characters", l)
+		}
+		_, q := locQuery(t, w)
+		for k, v := range q {
+			if len(v) != 1 {
+				t.Errorf("parameter %s appears %d times in %q", k, len(v), l)
+			}
+		}
+		if q.Get("iss") != issuer || !strings.HasPrefix(q.Get("state"), nasty) {
+			t.Errorf("state/iss altered: %v", q)
+		}
+	}
+	// A repeated parameter with a hostile name is unknown, so it is ignored
+	// (R12) and never reflected anywhere.
+	w := e.do(&fakeReq{method: "GET", path: "/oauth2/authorize",
+		query: codeQuery("conf", confCB, "", "s").Encode() + "&%22%5C%0A%3Cb%3E=1&%22%5C%0A%3Cb%3E=2"})
+	if w.status != 200 || w.hdr.Get("Location") != "" || strings.Contains(string(w.body), "<b>") {
+		t.Errorf("repeated unknown parameter: %d %q", w.status, w.hdr.Get("Location"))
+	}
+	// In HTML: nothing the request carries reaches the error page unescaped.
+	for _, query := range []string{
+		"response_type=code&client_id=" + url.QueryEscape(nasty) + "&redirect_uri=" + url.QueryEscape(nasty),
+		"response_type=code&client_id=conf&redirect_uri=" + url.QueryEscape("https://x/"+nasty),
+	} {
+		w := e.do(&fakeReq{method: "GET", path: "/oauth2/authorize", query: query})
+		wantErrorPage(t, w, 400)
+		if strings.Contains(string(w.body), "<script>") || strings.Contains(string(w.body), "alert") {
+			t.Errorf("request content reflected into the page: %s", w.body)
+		}
+	}
+	// HiddenFields escapes what it writes into attributes.
+	ar := &core.AuthorizationRequest{Handle: `"><script>x</script>`, CSRFToken: `a&b'c<`}
+	hf := ar.HiddenFields()
+	if strings.Contains(hf, "<script>") || strings.Count(hf, "<") != 2 || strings.Count(hf, `"`) != 12 || strings.Contains(hf, "a&b") {
+		t.Errorf("HiddenFields does not escape: %s", hf)
+	}
+	if !strings.Contains(hf, html.EscapeString(ar.Handle)) || !strings.Contains(hf, html.EscapeString(ar.CSRFToken)) {
+		t.Errorf("HiddenFields altered the values: %s", hf)
+	}
+	// SafeDescription keeps only %x20-21 / %x23-5B / %x5D-7E.
+	for _, s := range []string{"a\"b", "a\\b", "a\nb", "é", "\x7f", "ok <b>&"} {
+		if got := core.SafeDescription(s); !descRe.MatchString(got) || len(got) != len(s) {
+			t.Errorf("SafeDescription(%q) = %q", s, got)
+		}
+	}
+	if core.SafeDescription("ok <b>&") != "ok <b>&" {
+		t.Errorf("SafeDescription altered allowed characters")
+	}
+}

@@ -1,0 +1,121 @@
+package storagetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/oauth2kit/oauth2kit/core"
+)
+
+// fullClient sets every field to a non-zero value, with values that break
+// naive encodings: commas and spaces inside list items, an order that is
+// not sorted, non-ASCII and quotes in the name.
+func fullClient() *core.Client {
+	return &core.Client{
+		ID:         uid("client"),
+		Name:       `Café "Ünïcode", App`,
+		SecretHash: "sha256$47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU",
+		RedirectURIs: []string{
+			"https://z.example/cb?x=1,2&y=a%20b",
+			"com.example.app:/oauth",
+			"http://127.0.0.1/cb",
+			"https://a.example/cb",
+		},
+		Public:            false,
+		GrantTypes:        []string{core.GrantRefreshToken, core.GrantClientCredentials, core.GrantAuthorizationCode},
+		Scopes:            []string{"write", "read", "a,b", "x:y"},
+		Profile:           core.ProfileDraft10,
+		PKCE:              core.PKCEOptional,
+		LegacyBasicSecret: true,
+		CreatedAt:         base().Add(-48 * time.Hour),
+	}
+}
+
+func saveClient(t *testing.T, s Store, c *core.Client) {
+	t.Helper()
+	if err := s.SaveClient(bg, c); err != nil {
+		t.Fatalf("SaveClient: %v", err)
+	}
+}
+
+func testClientRoundTrip(t *testing.T, s Store) {
+	want := fullClient()
+	saveClient(t, s, want)
+	got, err := s.GetClient(bg, want.ID)
+	if err != nil {
+		t.Fatalf("GetClient: %v", err)
+	}
+	diffClient(t, "GetClient after SaveClient", want, got)
+}
+
+func testClientMinimal(t *testing.T, s Store) {
+	want := &core.Client{ID: uid("public"), RedirectURIs: []string{"http://[::1]:8080/cb"}, Public: true, CreatedAt: base()}
+	saveClient(t, s, want)
+	got, err := s.GetClient(bg, want.ID)
+	if err != nil {
+		t.Fatalf("GetClient: %v", err)
+	}
+	diffClient(t, "GetClient of a public client with empty fields", want, got)
+	if got.AllowsGrant(core.GrantClientCredentials) || !got.AllowsGrant(core.GrantAuthorizationCode) {
+		t.Errorf("empty GrantTypes must read back as empty (the default set), got %q", got.GrantTypes)
+	}
+}
+
+func testClientNotFound(t *testing.T, s Store) {
+	saveClient(t, s, fullClient())
+	for _, id := range []string{uid("nobody"), "", "%", "' OR '1'='1"} {
+		c, err := s.GetClient(bg, id)
+		wantErr(t, "GetClient("+id+")", err, core.ErrNotFound)
+		if c != nil {
+			t.Errorf("GetClient(%q) returned a client with ErrNotFound: %+v", id, c)
+		}
+	}
+	// A prefix of a registered id is another id.
+	c := fullClient()
+	saveClient(t, s, c)
+	_, err := s.GetClient(bg, c.ID[:len(c.ID)-1])
+	wantErr(t, "GetClient(prefix of an id)", err, core.ErrNotFound)
+}
+
+func testClientReplace(t *testing.T, s Store) {
+	c := fullClient()
+	saveClient(t, s, c)
+	repl := &core.Client{
+		ID:           c.ID,
+		Name:         "Renamed",
+		SecretHash:   "sha256$other",
+		RedirectURIs: []string{"https://only.example/cb"},
+		GrantTypes:   []string{core.GrantAuthorizationCode},
+		CreatedAt:    c.CreatedAt,
+	}
+	saveClient(t, s, repl)
+	got, err := s.GetClient(bg, c.ID)
+	if err != nil {
+		t.Fatalf("GetClient: %v", err)
+	}
+	// Nothing of the first version may survive (list rows in particular).
+	diffClient(t, "GetClient after SaveClient replaced the client", repl, got)
+}
+
+func testClientIsolation(t *testing.T, s Store) {
+	c := fullClient()
+	want := fullClient()
+	want.ID, want.CreatedAt = c.ID, c.CreatedAt
+	saveClient(t, s, c)
+	// The caller's value and the returned values are the caller's own.
+	c.RedirectURIs[0] = "https://evil.example/cb"
+	c.Scopes[0] = "admin"
+	c.Name = "changed"
+	got, err := s.GetClient(bg, c.ID)
+	if err != nil {
+		t.Fatalf("GetClient: %v", err)
+	}
+	diffClient(t, "client after the caller changed the value it saved", want, got)
+	got.RedirectURIs[0] = "https://evil.example/cb"
+	got.GrantTypes[0] = "password"
+	again, err := s.GetClient(bg, c.ID)
+	if err != nil {
+		t.Fatalf("GetClient: %v", err)
+	}
+	diffClient(t, "client after the caller changed a value GetClient returned", want, again)
+}

@@ -1,0 +1,404 @@
+// Package storagetest is the conformance suite for core.Storage
+// implementations. A store runs it in two lines:
+//
+//	func TestConformance(t *testing.T) {
+//		storagetest.Run(t, func(t *testing.T) storagetest.Store { return mystore.New(...) })
+//	}
+//
+// The suite checks the contract documented on core.Storage method by method,
+// then races 32 goroutines on one code and on one refresh token, round after
+// round, to check that consumption is atomic. It makes no assumption about
+// memory: every test uses fresh random identifiers (so stores may share one
+// database between subtests), times are UTC whole seconds near the real
+// clock (so a store that keeps seconds, or sweeps expired rows by its own
+// clock, still passes) and are compared with a one-second tolerance.
+package storagetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oauth2kit/oauth2kit/core"
+)
+
+// Store is what the suite needs: the core.Storage plus client registration.
+type Store interface {
+	core.Storage
+	// SaveClient registers a client, replacing any client with the same ID.
+	SaveClient(ctx context.Context, c *core.Client) error
+}
+
+// Racers and Rounds size the concurrency tests.
+const (
+	Racers = 32
+	Rounds = 20
+)
+
+// Run runs the whole suite. newStore is called once per subtest; it may
+// return the same store (or database) each time.
+func Run(t *testing.T, newStore func(t *testing.T) Store) {
+	t.Helper()
+	h := func(f func(t *testing.T, s Store)) func(t *testing.T) {
+		return func(t *testing.T) {
+			s := newStore(t)
+			if s == nil {
+				t.Fatal("newStore returned nil")
+			}
+			f(t, s)
+		}
+	}
+	t.Run("SuiteCoversEveryField", testFieldsCovered)
+
+	t.Run("Client", func(t *testing.T) {
+		t.Run("RoundTripEveryField", h(testClientRoundTrip))
+		t.Run("RoundTripMinimal", h(testClientMinimal))
+		t.Run("NotFound", h(testClientNotFound))
+		t.Run("SaveReplaces", h(testClientReplace))
+		t.Run("CopiesNotShared", h(testClientIsolation))
+	})
+	t.Run("RedeemCode", func(t *testing.T) {
+		t.Run("Success", h(testRedeemSuccess))
+		t.Run("SuccessWithoutRefreshToken", h(testRedeemNoRefresh))
+		t.Run("UnknownCode", h(testRedeemUnknown))
+		t.Run("Expired", h(testRedeemExpired))
+		t.Run("SecondRedemption", h(testRedeemTwice))
+		t.Run("IssueError", h(testRedeemIssueError))
+		t.Run("ExpiredAfterUse", h(testRedeemExpiredUsed))
+		t.Run("TimeZones", h(testRedeemTimeZones))
+		t.Run("CopiesNotShared", h(testGrantIsolation))
+	})
+	t.Run("RotateRefreshToken", func(t *testing.T) {
+		t.Run("Success", h(testRotateSuccess))
+		t.Run("UnknownToken", h(testRotateUnknown))
+		t.Run("Reuse", h(testRotateReuse))
+		t.Run("Chain", h(testRotateChain))
+		t.Run("IssueError", h(testRotateIssueError))
+		t.Run("RevokedFamily", h(testRotateRevokedFamily))
+		t.Run("Expired", h(testRotateExpired))
+	})
+	t.Run("GetRefreshToken", func(t *testing.T) {
+		t.Run("NotFound", h(testGetRefreshNotFound))
+	})
+	t.Run("RevokeFamily", func(t *testing.T) {
+		t.Run("IdempotentAndScoped", h(testRevokeFamily))
+		t.Run("WithoutTokens", h(testRevokeFamilyNoTokens))
+	})
+	t.Run("Consent", func(t *testing.T) {
+		t.Run("GetSaveReplace", h(testConsent))
+		t.Run("KeysDoNotCollide", h(testConsentKeys))
+	})
+	t.Run("CancelledContext", h(testCancelledContext))
+	t.Run("Concurrency", func(t *testing.T) {
+		t.Run("RedeemCode", h(testRaceRedeem))
+		t.Run("RotateRefreshToken", h(testRaceRotate))
+	})
+}
+
+// ---- fixtures ---------------------------------------------------------------
+
+var bg = context.Background()
+
+// errIssue is what the suite's failing issue callbacks return.
+var errIssue = errors.New("storagetest: issue refused the request")
+
+// uid returns a fresh random identifier with a readable prefix.
+func uid(prefix string) string {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+// sig returns a fresh value shaped like the server's signatures (base64url
+// of an HMAC-SHA256).
+func sig() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	const a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	out := make([]byte, 43)
+	for i := range out {
+		out[i] = a[int(b[i%32]^byte(i*7))%64]
+	}
+	return string(out)
+}
+
+// base is "now" for a test: UTC, whole seconds (a DATETIME column without
+// fractions keeps it exactly), near the real clock so that a store sweeping
+// by its own clock does not drop what the test just wrote.
+func base() time.Time { return time.Now().UTC().Truncate(time.Second) }
+
+func newGrant(now time.Time) *core.Grant {
+	return &core.Grant{
+		ID:                  uid("grant"),
+		CodeSig:             sig(),
+		ClientID:            uid("client"),
+		UserID:              uid("user") + " Zoë", // non-ASCII survives
+		RedirectURI:         "https://client.example/cb?a=1&b=%2C,2",
+		Scope:               "read write:all",
+		CodeChallenge:       "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+		CodeChallengeMethod: "S256",
+		AdditionalInfo:      `{"plan":"gold","note":"ünïcödé \"quoted\" \\ back"}`,
+		CreatedAt:           now,
+		ExpiresAt:           now.Add(10 * time.Minute),
+	}
+}
+
+func newRefresh(now time.Time, family, client string) *core.RefreshToken {
+	return &core.RefreshToken{
+		Sig:            sig(),
+		FamilyID:       family,
+		ClientID:       client,
+		UserID:         uid("user"),
+		Scope:          "read write",
+		AdditionalInfo: `{"plan":"gold"}`,
+		CreatedAt:      now,
+		ExpiresAt:      now.Add(24 * time.Hour),
+	}
+}
+
+// seedRefresh stores rt the only way the interface offers: as the refresh
+// token issued by redeeming a fresh code.
+func seedRefresh(t *testing.T, s Store, rt *core.RefreshToken, now time.Time) {
+	t.Helper()
+	g := newGrant(now)
+	g.ID, g.ClientID, g.UserID = rt.FamilyID, rt.ClientID, rt.UserID
+	if err := s.CreateGrant(bg, g); err != nil {
+		t.Fatalf("CreateGrant: %v", err)
+	}
+	cp := *rt
+	if _, err := s.RedeemCode(bg, g.CodeSig, now, func(*core.Grant) (*core.RefreshToken, error) { return &cp, nil }); err != nil {
+		t.Fatalf("RedeemCode (seeding a refresh token): %v", err)
+	}
+}
+
+// createGrant stores g and fails the test on error.
+func createGrant(t *testing.T, s Store, g *core.Grant) {
+	t.Helper()
+	if err := s.CreateGrant(bg, g); err != nil {
+		t.Fatalf("CreateGrant: %v", err)
+	}
+}
+
+// issueCounter counts calls of an issue callback and records its argument.
+type issueCounter[T any] struct {
+	mu    sync.Mutex
+	calls int
+	arg   *T
+}
+
+func (c *issueCounter[T]) record(x *T) {
+	c.mu.Lock()
+	c.calls++
+	if x != nil {
+		cp := *x
+		c.arg = &cp
+	}
+	c.mu.Unlock()
+}
+
+func (c *issueCounter[T]) n() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls
+}
+
+// neverIssue is an issue callback that must not run.
+func neverIssueCode(t *testing.T) func(*core.Grant) (*core.RefreshToken, error) {
+	return func(*core.Grant) (*core.RefreshToken, error) {
+		t.Error("issue was called, but must not be")
+		return nil, errIssue
+	}
+}
+
+func neverIssueRefresh(t *testing.T) func(*core.RefreshToken) (*core.RefreshToken, error) {
+	return func(*core.RefreshToken) (*core.RefreshToken, error) {
+		t.Error("issue was called, but must not be")
+		return nil, errIssue
+	}
+}
+
+// ---- comparisons ------------------------------------------------------------
+
+// tolerance absorbs databases that keep whole seconds or round.
+const tolerance = time.Second
+
+func sameTime(a, b time.Time) bool {
+	d := a.Sub(b)
+	return d < tolerance && d > -tolerance
+}
+
+func sameTimePtr(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return sameTime(*a, *b)
+}
+
+// sameList treats nil and empty alike (a database cannot tell them apart)
+// but keeps order.
+func sameList(a, b []string) bool {
+	if len(a) == 0 && len(b) == 0 {
+		return true
+	}
+	return slices.Equal(a, b)
+}
+
+type differ struct{ d []string }
+
+func (f *differ) add(field string, want, got any) {
+	f.d = append(f.d, fmt.Sprintf("%s: want %#v, got %#v", field, want, got))
+}
+
+func (f *differ) str(field, want, got string) {
+	if want != got {
+		f.add(field, want, got)
+	}
+}
+
+func (f *differ) time(field string, want, got time.Time) {
+	if !sameTime(want, got) {
+		f.add(field, want.String(), got.String())
+	}
+}
+
+func (f *differ) timePtr(field string, want, got *time.Time) {
+	if !sameTimePtr(want, got) {
+		show := func(p *time.Time) string {
+			if p == nil {
+				return "nil"
+			}
+			return p.String()
+		}
+		f.add(field, show(want), show(got))
+	}
+}
+
+func (f *differ) list(field string, want, got []string) {
+	if !sameList(want, got) {
+		f.add(field, want, got)
+	}
+}
+
+func (f *differ) report(t *testing.T, what string) {
+	t.Helper()
+	if len(f.d) > 0 {
+		t.Errorf("%s differs:\n  %s", what, strings.Join(f.d, "\n  "))
+	}
+}
+
+// The field lists name every field the comparisons below check; a field
+// added to core without a check here fails SuiteCoversEveryField.
+var (
+	clientFields  = []string{"ID", "Name", "SecretHash", "RedirectURIs", "Public", "GrantTypes", "Scopes", "Profile", "PKCE", "LegacyBasicSecret", "CreatedAt"}
+	grantFields   = []string{"ID", "CodeSig", "ClientID", "UserID", "RedirectURI", "Scope", "CodeChallenge", "CodeChallengeMethod", "AdditionalInfo", "CreatedAt", "ExpiresAt", "UsedAt"}
+	refreshFields = []string{"Sig", "FamilyID", "ClientID", "UserID", "Scope", "AdditionalInfo", "CreatedAt", "ExpiresAt", "RotatedAt"}
+)
+
+func testFieldsCovered(t *testing.T) {
+	for _, c := range []struct {
+		v      any
+		fields []string
+	}{{core.Client{}, clientFields}, {core.Grant{}, grantFields}, {core.RefreshToken{}, refreshFields}} {
+		typ := reflect.TypeOf(c.v)
+		for i := 0; i < typ.NumField(); i++ {
+			if f := typ.Field(i); f.IsExported() && !slices.Contains(c.fields, f.Name) {
+				t.Errorf("core.%s.%s is not checked by storagetest: add it to the suite", typ.Name(), f.Name)
+			}
+		}
+	}
+}
+
+func diffClient(t *testing.T, what string, want, got *core.Client) {
+	t.Helper()
+	if got == nil {
+		t.Errorf("%s: got a nil client", what)
+		return
+	}
+	var f differ
+	f.str("ID", want.ID, got.ID)
+	f.str("Name", want.Name, got.Name)
+	f.str("SecretHash", want.SecretHash, got.SecretHash)
+	f.list("RedirectURIs", want.RedirectURIs, got.RedirectURIs)
+	if want.Public != got.Public {
+		f.add("Public", want.Public, got.Public)
+	}
+	f.list("GrantTypes", want.GrantTypes, got.GrantTypes)
+	f.list("Scopes", want.Scopes, got.Scopes)
+	if want.Profile != got.Profile {
+		f.add("Profile", want.Profile, got.Profile)
+	}
+	if want.PKCE != got.PKCE {
+		f.add("PKCE", want.PKCE, got.PKCE)
+	}
+	if want.LegacyBasicSecret != got.LegacyBasicSecret {
+		f.add("LegacyBasicSecret", want.LegacyBasicSecret, got.LegacyBasicSecret)
+	}
+	f.time("CreatedAt", want.CreatedAt, got.CreatedAt)
+	f.report(t, what)
+}
+
+func diffGrant(t *testing.T, what string, want, got *core.Grant, checkUsed bool) {
+	t.Helper()
+	if got == nil {
+		t.Errorf("%s: got a nil grant", what)
+		return
+	}
+	var f differ
+	f.str("ID", want.ID, got.ID)
+	f.str("CodeSig", want.CodeSig, got.CodeSig)
+	f.str("ClientID", want.ClientID, got.ClientID)
+	f.str("UserID", want.UserID, got.UserID)
+	f.str("RedirectURI", want.RedirectURI, got.RedirectURI)
+	f.str("Scope", want.Scope, got.Scope)
+	f.str("CodeChallenge", want.CodeChallenge, got.CodeChallenge)
+	f.str("CodeChallengeMethod", want.CodeChallengeMethod, got.CodeChallengeMethod)
+	f.str("AdditionalInfo", want.AdditionalInfo, got.AdditionalInfo)
+	f.time("CreatedAt", want.CreatedAt, got.CreatedAt)
+	f.time("ExpiresAt", want.ExpiresAt, got.ExpiresAt)
+	if checkUsed {
+		f.timePtr("UsedAt", want.UsedAt, got.UsedAt)
+	}
+	f.report(t, what)
+}
+
+func diffRefresh(t *testing.T, what string, want, got *core.RefreshToken, checkRotated bool) {
+	t.Helper()
+	if got == nil {
+		t.Errorf("%s: got a nil refresh token", what)
+		return
+	}
+	var f differ
+	f.str("Sig", want.Sig, got.Sig)
+	f.str("FamilyID", want.FamilyID, got.FamilyID)
+	f.str("ClientID", want.ClientID, got.ClientID)
+	f.str("UserID", want.UserID, got.UserID)
+	f.str("Scope", want.Scope, got.Scope)
+	f.str("AdditionalInfo", want.AdditionalInfo, got.AdditionalInfo)
+	f.time("CreatedAt", want.CreatedAt, got.CreatedAt)
+	f.time("ExpiresAt", want.ExpiresAt, got.ExpiresAt)
+	if checkRotated {
+		f.timePtr("RotatedAt", want.RotatedAt, got.RotatedAt)
+	}
+	f.report(t, what)
+}
+
+func wantErr(t *testing.T, what string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Errorf("%s: error %v, want %v", what, err, want)
+	}
+}
+
+func tp(t time.Time) *time.Time { return &t }
