@@ -1,0 +1,90 @@
+// Package gormstore is a core.Storage on gorm (gorm.io/gorm), tested on
+// SQLite, PostgreSQL and MySQL/MariaDB. Several server instances can share
+// one database: codes and refresh tokens are consumed by conditional
+// updates inside database transactions, so when requests race on one code
+// (or one refresh token), on one instance or many, exactly one of them gets
+// tokens.
+//
+// The package imports no database driver: open the *gorm.DB with the
+// dialector of your choice, then
+//
+//	store := gormstore.New(db)
+//	if err := store.Migrate(ctx); err != nil { … } // once, at start-up
+//	srv, err := core.New(cfg, store, auth)
+//
+// # Tables
+//
+// Migrate creates five tables with fixed names: oauth2_clients,
+// oauth2_grants (codes), oauth2_refresh_tokens, oauth2_revoked_families
+// and oauth2_consents. Codes and refresh tokens are stored by their
+// signatures (the server's HMAC of the token, the primary key), client
+// secrets by their hashes: the database never holds a usable credential.
+// Lists (redirect URIs, grant types, scopes) are JSON text. Times are UTC
+// with microsecond precision. Key columns compare byte for byte on every
+// database (VARBINARY on MySQL, whose default collations ignore case and
+// trailing spaces) and fit MySQL's oldest index limit. Expiry columns and
+// family ids are indexed, so that Purge, RotateRefreshToken's revocation
+// check and IsFamilyRevoked never scan a table.
+//
+// To keep the tables apart from an application's own, use a PostgreSQL
+// schema (search_path) or a MySQL database of their own.
+//
+// # Housekeeping
+//
+// Used codes and rotated refresh tokens are kept until they expire, so that
+// a replay is recognised (and revokes what the first use issued). Call
+// Purge periodically to delete expired rows.
+//
+// # Databases
+//
+// SQLite (gorm.io/driver/sqlite, github.com/mattn/go-sqlite3): open the
+// database with SQLiteDSN, which sets
+//
+//	_txlock=immediate&_busy_timeout=5000&_journal_mode=WAL&_foreign_keys=on
+//
+// Transactions then start with BEGIN IMMEDIATE and take the write lock at
+// once, rather than failing with SQLITE_BUSY when they upgrade from reading
+// to writing; a writer waits up to 5 s for another; WAL lets reads proceed
+// during a write. A small pool suits SQLite, as writes are serialised
+// anyway: sqlDB.SetMaxOpenConns(4) for a file (1 for ":memory:", where
+// every connection would be a database of its own).
+//
+// Other SQLite drivers work if they store times as text that sorts in time
+// order (modernc.org/sqlite: _time_format=sqlite); the store is tested
+// with mattn/go-sqlite3.
+//
+// PostgreSQL (gorm.io/driver/postgres): the default READ COMMITTED
+// isolation is all the store needs; under REPEATABLE READ or SERIALIZABLE
+// the losers of a race get serialization failures, which the store retries.
+//
+// MySQL/MariaDB (gorm.io/driver/mysql): the DSN needs parseTime=true; set
+// loc=UTC (the driver's default) so that DATETIME values read back as the
+// instants written. InnoDB tables with utf8mb4 are created whatever the
+// server's defaults.
+//
+// # Errors
+//
+// Lock conflicts are retried a few times with a short randomised backoff:
+// SQLITE_BUSY ("database is locked"), PostgreSQL serialization failures,
+// deadlocks and lock timeouts (SQLSTATE 40001, 40P01, 55P03), MySQL
+// deadlocks (1213) and lock wait timeouts (1205). One that persists is
+// returned wrapping core.ErrUnavailable, so that the server answers 503
+// temporarily_unavailable and the client may retry; nothing is written and
+// no token is issued. A transaction is not retried once the server's issue
+// callback has run (it never runs twice for one call); a conflict after it
+// is returned as unavailable straight away.
+//
+// # Logging
+//
+// The store hands its statements to the gorm logger without their bound
+// values (signatures, secret hashes): New wraps db's logger for the store's
+// own session, leaving db itself untouched.
+package gormstore
+
+// SQLiteDSN returns the recommended DSN for an SQLite database file at path
+// for gorm.io/driver/sqlite (github.com/mattn/go-sqlite3's syntax):
+// transactions that take the write lock at BEGIN, a 5 s busy timeout, WAL
+// journaling and foreign keys on. The path must not contain '?'.
+func SQLiteDSN(path string) string {
+	return path + "?_txlock=immediate&_busy_timeout=5000&_journal_mode=WAL&_foreign_keys=on"
+}

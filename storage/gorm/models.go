@@ -1,0 +1,337 @@
+package gormstore
+
+import (
+	"database/sql/driver"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/schema"
+
+	"github.com/oauth2kit/oauth2kit/core"
+)
+
+// Table names are fixed: an application that shares its database with the
+// store sees exactly these five tables.
+const (
+	tableClients         = "oauth2_clients"
+	tableGrants          = "oauth2_grants"
+	tableRefreshTokens   = "oauth2_refresh_tokens"
+	tableRevokedFamilies = "oauth2_revoked_families"
+	tableConsents        = "oauth2_consents"
+)
+
+// ident is a key column (an id or a signature) that must compare byte for
+// byte. MySQL's default collations fold case and ignore trailing spaces, so
+// "conf" would find the client "CONF " and a signature would match another
+// signature that differs only in case; a VARBINARY column compares bytes.
+// PostgreSQL varchar (deterministic collations) and SQLite text (BINARY
+// collation) already compare bytes. Every key column stays within 767 bytes
+// (the oldest InnoDB index prefix limit), composite keys included.
+type ident string
+
+// GormDBDataType picks the column type per database; the size comes from the
+// field's size tag.
+func (ident) GormDBDataType(db *gorm.DB, f *schema.Field) string {
+	switch db.Dialector.Name() {
+	case "mysql":
+		return fmt.Sprintf("varbinary(%d)", f.Size)
+	case "sqlite":
+		return "text"
+	default:
+		return fmt.Sprintf("varchar(%d)", f.Size)
+	}
+}
+
+// timeCol is a time column: DATETIME(6) on MySQL (whose default, and
+// gorm's, keeps milliseconds at best), TIMESTAMPTZ on PostgreSQL (always
+// microseconds), DATETIME on SQLite. The store writes UTC only.
+type timeCol time.Time
+
+// GormDBDataType picks the column type per database.
+func (timeCol) GormDBDataType(db *gorm.DB, _ *schema.Field) string {
+	switch db.Dialector.Name() {
+	case "mysql":
+		return "datetime(6)"
+	case "postgres":
+		return "timestamptz"
+	case "sqlite":
+		return "datetime"
+	}
+	return "" // the dialect's default for a time
+}
+
+// Value implements driver.Valuer.
+func (t timeCol) Value() (driver.Value, error) { return time.Time(t), nil }
+
+// Scan implements sql.Scanner.
+func (t *timeCol) Scan(src any) error {
+	switch v := src.(type) {
+	case time.Time:
+		*t = timeCol(v.UTC())
+		return nil
+	case string:
+		return t.parse(v)
+	case []byte:
+		return t.parse(string(v))
+	}
+	return fmt.Errorf("gormstore: cannot read %T as a time", src)
+}
+
+// parse reads a time a driver returned as text (SQLite drivers do when a
+// column's declared type is not one they recognise).
+func (t *timeCol) parse(s string) error {
+	for _, layout := range []string{"2006-01-02 15:04:05.999999999-07:00", time.RFC3339Nano, "2006-01-02 15:04:05.999999999"} {
+		if v, err := time.Parse(layout, s); err == nil {
+			*t = timeCol(v.UTC())
+			return nil
+		}
+	}
+	return fmt.Errorf("gormstore: cannot parse time %q", s)
+}
+
+// Rows. Times are stored in UTC with microsecond precision (the finest all
+// three databases keep); zero creation times are stored as NULL, as MySQL
+// refuses or mangles year 1 in some modes. Lists are JSON text.
+
+type clientRow struct {
+	ID                ident    `gorm:"column:id;primaryKey;not null;size:128"`
+	Name              string   `gorm:"column:name;type:text;not null"`
+	SecretHash        string   `gorm:"column:secret_hash;type:text;not null"`
+	RedirectURIs      string   `gorm:"column:redirect_uris;type:text;not null"`
+	Public            bool     `gorm:"column:is_public;not null"`
+	GrantTypes        string   `gorm:"column:grant_types;type:text;not null"`
+	Scopes            string   `gorm:"column:scopes;type:text;not null"`
+	Profile           uint8    `gorm:"column:profile;not null"`
+	PKCE              uint8    `gorm:"column:pkce;not null"`
+	LegacyBasicSecret bool     `gorm:"column:legacy_basic_secret;not null"`
+	Created           *timeCol `gorm:"column:created_at"`
+}
+
+func (clientRow) TableName() string { return tableClients }
+
+// grantRow is a pending or used authorization code (the original library's
+// Grant), keyed by the code's signature: the code itself is never stored.
+type grantRow struct {
+	CodeSig             ident    `gorm:"column:code_sig;primaryKey;not null;size:128"`
+	GrantID             string   `gorm:"column:grant_id;type:text;not null"`
+	ClientID            string   `gorm:"column:client_id;type:text;not null"`
+	UserID              string   `gorm:"column:user_id;type:text;not null"`
+	RedirectURI         string   `gorm:"column:redirect_uri;type:text;not null"`
+	Scope               string   `gorm:"column:scope;type:text;not null"`
+	CodeChallenge       string   `gorm:"column:code_challenge;type:text;not null"`
+	CodeChallengeMethod string   `gorm:"column:code_challenge_method;type:text;not null"`
+	AdditionalInfo      string   `gorm:"column:additional_info;type:text;not null"`
+	Created             *timeCol `gorm:"column:created_at"`
+	ExpiresAt           timeCol  `gorm:"column:expires_at;not null;index:idx_oauth2_grants_expires_at"`
+	UsedAt              *timeCol `gorm:"column:used_at"`
+}
+
+func (grantRow) TableName() string { return tableGrants }
+
+// refreshRow is a refresh token, keyed by its signature. family_id is the
+// grant it descends from.
+type refreshRow struct {
+	Sig            ident    `gorm:"column:sig;primaryKey;not null;size:128"`
+	FamilyID       ident    `gorm:"column:family_id;size:128;not null;index:idx_oauth2_refresh_tokens_family_id"`
+	ClientID       string   `gorm:"column:client_id;type:text;not null"`
+	UserID         string   `gorm:"column:user_id;type:text;not null"`
+	Scope          string   `gorm:"column:scope;type:text;not null"`
+	AdditionalInfo string   `gorm:"column:additional_info;type:text;not null"`
+	Created        *timeCol `gorm:"column:created_at"`
+	ExpiresAt      timeCol  `gorm:"column:expires_at;not null;index:idx_oauth2_refresh_tokens_expires_at"`
+	RotatedAt      *timeCol `gorm:"column:rotated_at"`
+}
+
+func (refreshRow) TableName() string { return tableRefreshTokens }
+
+// revokedFamilyRow records a revoked grant family until keep_until.
+type revokedFamilyRow struct {
+	FamilyID  ident   `gorm:"column:family_id;primaryKey;not null;size:128"`
+	KeepUntil timeCol `gorm:"column:keep_until;not null;index:idx_oauth2_revoked_families_keep_until"`
+}
+
+func (revokedFamilyRow) TableName() string { return tableRevokedFamilies }
+
+// consentRow is the scope a user approved for a client.
+type consentRow struct {
+	UserID   ident  `gorm:"column:user_id;primaryKey;not null;size:256"`
+	ClientID ident  `gorm:"column:client_id;primaryKey;not null;size:128;index:idx_oauth2_consents_client_id"`
+	Scope    string `gorm:"column:scope;type:text;not null"`
+}
+
+func (consentRow) TableName() string { return tableConsents }
+
+// ---- conversions -------------------------------------------------------------
+
+// dbTime is how a time goes into the database: UTC, microseconds (so that
+// what is compared in SQL is what was stored, on every database).
+func dbTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+func col(t time.Time) timeCol { return timeCol(dbTime(t)) }
+
+func colPtr(t *time.Time) *timeCol {
+	if t == nil {
+		return nil
+	}
+	c := col(*t)
+	return &c
+}
+
+// nullTime stores a zero time as NULL.
+func nullTime(t time.Time) *timeCol {
+	if t.IsZero() {
+		return nil
+	}
+	return colPtr(&t)
+}
+
+func (t timeCol) time() time.Time { return time.Time(t).UTC() }
+
+func fromNull(t *timeCol) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.time()
+}
+
+func fromPtr(t *timeCol) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.time()
+	return &u
+}
+
+func encodeList(l []string) (string, error) {
+	if len(l) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(l)
+	return string(b), err
+}
+
+func decodeList(s string) ([]string, error) {
+	var l []string
+	if s == "" {
+		return nil, nil
+	}
+	if err := json.Unmarshal([]byte(s), &l); err != nil {
+		return nil, err
+	}
+	if len(l) == 0 {
+		return nil, nil
+	}
+	return l, nil
+}
+
+func clientRowOf(c *core.Client) (*clientRow, error) {
+	r := &clientRow{
+		ID:                ident(c.ID),
+		Name:              c.Name,
+		SecretHash:        c.SecretHash,
+		Public:            c.Public,
+		Profile:           uint8(c.Profile),
+		PKCE:              uint8(c.PKCE),
+		LegacyBasicSecret: c.LegacyBasicSecret,
+		Created:           nullTime(c.CreatedAt),
+	}
+	var err error
+	if r.RedirectURIs, err = encodeList(c.RedirectURIs); err != nil {
+		return nil, err
+	}
+	if r.GrantTypes, err = encodeList(c.GrantTypes); err != nil {
+		return nil, err
+	}
+	if r.Scopes, err = encodeList(c.Scopes); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *clientRow) client() (*core.Client, error) {
+	c := &core.Client{
+		ID:                string(r.ID),
+		Name:              r.Name,
+		SecretHash:        r.SecretHash,
+		Public:            r.Public,
+		Profile:           core.Profile(r.Profile),
+		PKCE:              core.PKCEPolicy(r.PKCE),
+		LegacyBasicSecret: r.LegacyBasicSecret,
+		CreatedAt:         fromNull(r.Created),
+	}
+	var err error
+	if c.RedirectURIs, err = decodeList(r.RedirectURIs); err != nil {
+		return nil, fmt.Errorf("gormstore: client %q: redirect_uris: %w", c.ID, err)
+	}
+	if c.GrantTypes, err = decodeList(r.GrantTypes); err != nil {
+		return nil, fmt.Errorf("gormstore: client %q: grant_types: %w", c.ID, err)
+	}
+	if c.Scopes, err = decodeList(r.Scopes); err != nil {
+		return nil, fmt.Errorf("gormstore: client %q: scopes: %w", c.ID, err)
+	}
+	return c, nil
+}
+
+func grantRowOf(g *core.Grant) *grantRow {
+	return &grantRow{
+		CodeSig:             ident(g.CodeSig),
+		GrantID:             g.ID,
+		ClientID:            g.ClientID,
+		UserID:              g.UserID,
+		RedirectURI:         g.RedirectURI,
+		Scope:               g.Scope,
+		CodeChallenge:       g.CodeChallenge,
+		CodeChallengeMethod: g.CodeChallengeMethod,
+		AdditionalInfo:      g.AdditionalInfo,
+		Created:             nullTime(g.CreatedAt),
+		ExpiresAt:           col(g.ExpiresAt),
+		UsedAt:              colPtr(g.UsedAt),
+	}
+}
+
+func (r *grantRow) grant() *core.Grant {
+	return &core.Grant{
+		ID:                  r.GrantID,
+		CodeSig:             string(r.CodeSig),
+		ClientID:            r.ClientID,
+		UserID:              r.UserID,
+		RedirectURI:         r.RedirectURI,
+		Scope:               r.Scope,
+		CodeChallenge:       r.CodeChallenge,
+		CodeChallengeMethod: r.CodeChallengeMethod,
+		AdditionalInfo:      r.AdditionalInfo,
+		CreatedAt:           fromNull(r.Created),
+		ExpiresAt:           r.ExpiresAt.time(),
+		UsedAt:              fromPtr(r.UsedAt),
+	}
+}
+
+func refreshRowOf(t *core.RefreshToken) *refreshRow {
+	return &refreshRow{
+		Sig:            ident(t.Sig),
+		FamilyID:       ident(t.FamilyID),
+		ClientID:       t.ClientID,
+		UserID:         t.UserID,
+		Scope:          t.Scope,
+		AdditionalInfo: t.AdditionalInfo,
+		Created:        nullTime(t.CreatedAt),
+		ExpiresAt:      col(t.ExpiresAt),
+		RotatedAt:      colPtr(t.RotatedAt),
+	}
+}
+
+func (r *refreshRow) token() *core.RefreshToken {
+	return &core.RefreshToken{
+		Sig:            string(r.Sig),
+		FamilyID:       string(r.FamilyID),
+		ClientID:       r.ClientID,
+		UserID:         r.UserID,
+		Scope:          r.Scope,
+		AdditionalInfo: r.AdditionalInfo,
+		CreatedAt:      fromNull(r.Created),
+		ExpiresAt:      r.ExpiresAt.time(),
+		RotatedAt:      fromPtr(r.RotatedAt),
+	}
+}

@@ -1,0 +1,465 @@
+package gormstore
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/oauth2kit/oauth2kit/core"
+)
+
+// Store is a core.Storage on a gorm database. It is safe for concurrent use,
+// also by several processes (server instances) sharing one database: the
+// consuming methods rely on the database's row locking, not on memory.
+type Store struct {
+	db *gorm.DB
+}
+
+var _ core.Storage = (*Store)(nil)
+
+// New returns a store on db. It creates nothing: call Migrate once (at
+// deployment or start-up) to create the tables.
+//
+// The store runs its statements in its own gorm session: without gorm's
+// implicit transaction around single statements (each is atomic on its own,
+// and the multi-statement operations open explicit transactions), and with
+// db's logger wrapped so that statements are logged without their bound
+// values.
+func New(db *gorm.DB) *Store {
+	sess := &gorm.Session{NewDB: true, SkipDefaultTransaction: true}
+	if db.Logger != nil {
+		sess.Logger = redactingLogger{db.Logger}
+	}
+	return &Store{db: db.Session(sess)}
+}
+
+// Migrate creates the five tables (oauth2_clients, oauth2_grants,
+// oauth2_refresh_tokens, oauth2_revoked_families, oauth2_consents) and
+// their indexes if they do not exist. It is idempotent: running it on an
+// up-to-date schema changes nothing. On MySQL the tables are created as
+// InnoDB with utf8mb4 text columns, whatever the server's defaults.
+func (s *Store) Migrate(ctx context.Context) error {
+	db := s.db.WithContext(ctx)
+	if db.Dialector.Name() == "mysql" {
+		db = db.Set("gorm:table_options", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
+	}
+	if err := db.AutoMigrate(&clientRow{}, &grantRow{}, &refreshRow{}, &revokedFamilyRow{}, &consentRow{}); err != nil {
+		return fmt.Errorf("gormstore: migrate: %w", err)
+	}
+	return nil
+}
+
+// do runs a single statement (or a read) with retries.
+func (s *Store) do(ctx context.Context, op func(db *gorm.DB) error) error {
+	db := s.db.WithContext(ctx)
+	return retry(ctx, nil, func() error { return op(db) })
+}
+
+// tx runs fn in a transaction with retries (see retry for called).
+func (s *Store) tx(ctx context.Context, called *bool, fn func(tx *gorm.DB) error) error {
+	db := s.db.WithContext(ctx)
+	return retry(ctx, called, func() error { return db.Transaction(fn) })
+}
+
+// ---- clients ---------------------------------------------------------------------
+
+// GetClient implements core.Storage.
+func (s *Store) GetClient(ctx context.Context, id string) (*core.Client, error) {
+	var row clientRow
+	err := s.do(ctx, func(db *gorm.DB) error {
+		return db.Where("id = ?", id).Take(&row).Error
+	})
+	if err != nil {
+		return nil, notFound(err)
+	}
+	if string(row.ID) != id {
+		return nil, core.ErrNotFound
+	}
+	return row.client()
+}
+
+// SaveClient registers a client, replacing every field of any client with
+// the same ID (an upsert, atomic on every database).
+func (s *Store) SaveClient(ctx context.Context, c *core.Client) error {
+	if c == nil || c.ID == "" {
+		return errors.New("gormstore: a client needs an ID")
+	}
+	row, err := clientRowOf(c)
+	if err != nil {
+		return err
+	}
+	return s.do(ctx, func(db *gorm.DB) error {
+		return db.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, UpdateAll: true}).Create(row).Error
+	})
+}
+
+// DeleteClient removes a client and the consents users gave it (so that a
+// client registered later under the same ID does not inherit them). It
+// returns core.ErrNotFound if there is no such client. Codes and refresh
+// tokens of the client stay until they expire (Purge), but no request can
+// authenticate as the client any more.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	return s.tx(ctx, nil, func(tx *gorm.DB) error {
+		res := tx.Where("id = ?", id).Delete(&clientRow{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return core.ErrNotFound
+		}
+		return tx.Where("client_id = ?", id).Delete(&consentRow{}).Error
+	})
+}
+
+// ListClients returns every registered client, ordered by ID (byte order).
+func (s *Store) ListClients(ctx context.Context) ([]*core.Client, error) {
+	var rows []clientRow
+	if err := s.do(ctx, func(db *gorm.DB) error {
+		rows = rows[:0]
+		return db.Order("id").Find(&rows).Error
+	}); err != nil {
+		return nil, err
+	}
+	out := make([]*core.Client, 0, len(rows))
+	for i := range rows {
+		c, err := rows[i].client()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	// The database orders by its collation; PostgreSQL's need not be byte
+	// order.
+	slices.SortFunc(out, func(a, b *core.Client) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// SetClientSecretHash replaces a client's secret hash (a secret rotation:
+// hash the new secret with core.HashSecret first). It returns
+// core.ErrNotFound if there is no such client.
+func (s *Store) SetClientSecretHash(ctx context.Context, id, hash string) error {
+	return s.tx(ctx, nil, func(tx *gorm.DB) error {
+		res := tx.Model(&clientRow{}).Where("id = ?", id).Update("secret_hash", hash)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 1 {
+			return nil
+		}
+		// MySQL counts changed rows only: setting the hash a client already
+		// has affects none. Tell that apart from a missing client.
+		var n int64
+		if err := tx.Model(&clientRow{}).Where("id = ?", id).Count(&n).Error; err != nil {
+			return err
+		}
+		if n == 0 {
+			return core.ErrNotFound
+		}
+		return nil
+	})
+}
+
+// ---- codes -----------------------------------------------------------------------
+
+// CreateGrant implements core.Storage. A second grant with the same code
+// signature is an error (signatures are HMACs of 256-bit random codes: a
+// collision is a bug, not something to overwrite).
+func (s *Store) CreateGrant(ctx context.Context, g *core.Grant) error {
+	row := grantRowOf(g)
+	return s.do(ctx, func(db *gorm.DB) error { return db.Create(row).Error })
+}
+
+// RedeemCode implements core.Storage.
+//
+// One transaction: a conditional UPDATE consumes the code, and only the
+// transaction whose UPDATE affected the row calls issue and stores the
+// refresh token. PostgreSQL (READ COMMITTED) makes a concurrent UPDATE of
+// the same row wait for the first transaction and re-check its WHERE clause
+// against the committed row, so it affects nothing; InnoDB's UPDATE is a
+// locking read with the same outcome; SQLite runs one write transaction at a
+// time (BEGIN IMMEDIATE with the recommended DSN). MySQL reports changed
+// rows rather than matched rows unless the DSN sets clientFoundRows=true;
+// either way the count is right here, as NULL → now is always a change.
+//
+// If issue fails, the consumption alone is committed (the code is burned).
+// If storing the refresh token or committing fails, everything is rolled
+// back: the code stays unconsumed and no token is issued. Lock conflicts
+// (SQLite busy, deadlocks, serialization failures) are retried as long as
+// issue has not run; issue never runs twice. A conflict that persists is
+// returned wrapping core.ErrUnavailable.
+func (s *Store) RedeemCode(ctx context.Context, sig string, now time.Time, issue func(*core.Grant) (*core.RefreshToken, error)) (*core.Grant, error) {
+	now = dbTime(now)
+	var (
+		out      *core.Grant
+		issueErr error
+		called   bool
+	)
+	err := s.tx(ctx, &called, func(tx *gorm.DB) error {
+		out, issueErr = nil, nil
+		res := tx.Model(&grantRow{}).
+			Where("code_sig = ? AND used_at IS NULL AND expires_at > ?", sig, now).
+			Update("used_at", now)
+		if res.Error != nil {
+			return res.Error
+		}
+		var row grantRow
+		if err := tx.Where("code_sig = ?", sig).Take(&row).Error; err != nil {
+			return notFound(err)
+		}
+		if string(row.CodeSig) != sig {
+			return core.ErrNotFound
+		}
+		switch {
+		case res.RowsAffected == 1:
+		case res.RowsAffected > 1:
+			return fmt.Errorf("gormstore: consuming a code updated %d rows", res.RowsAffected)
+		case row.UsedAt != nil:
+			out = row.grant()
+			return core.ErrCodeUsed
+		case !now.Before(row.ExpiresAt.time()):
+			return core.ErrNotFound
+		default:
+			return errRace
+		}
+		g := row.grant()
+		g.UsedAt = nil // issue sees the grant as it was before this redemption
+		called = true
+		rt, err := issue(g)
+		if err != nil {
+			issueErr = err // commit the consumption alone
+			return nil
+		}
+		if rt != nil {
+			if err := tx.Create(refreshRowOf(rt)).Error; err != nil {
+				return err
+			}
+		}
+		out = row.grant()
+		return nil
+	})
+	switch {
+	case errors.Is(err, core.ErrCodeUsed):
+		return out, core.ErrCodeUsed
+	case err != nil:
+		return nil, err
+	case issueErr != nil:
+		return nil, issueErr
+	}
+	return out, nil
+}
+
+// ---- refresh tokens --------------------------------------------------------------
+
+// RotateRefreshToken implements core.Storage.
+//
+// The same pattern as RedeemCode: one transaction whose conditional UPDATE
+// marks the token rotated only if it is not rotated yet, not expired, and
+// its family is not revoked (checked in the same statement); only the
+// transaction that rotated it calls issue and stores the new token. If
+// issue fails, everything is rolled back.
+func (s *Store) RotateRefreshToken(ctx context.Context, sig string, now time.Time, issue func(old *core.RefreshToken) (*core.RefreshToken, error)) (*core.RefreshToken, error) {
+	now = dbTime(now)
+	var (
+		out      *core.RefreshToken
+		issueErr error
+		called   bool
+	)
+	err := s.tx(ctx, &called, func(tx *gorm.DB) error {
+		out, issueErr = nil, nil
+		res := tx.Model(&refreshRow{}).
+			Where("sig = ? AND rotated_at IS NULL AND expires_at > ? AND NOT EXISTS ("+
+				"SELECT 1 FROM "+tableRevokedFamilies+" r WHERE r.family_id = "+tableRefreshTokens+".family_id)", sig, now).
+			Update("rotated_at", now)
+		if res.Error != nil {
+			return res.Error
+		}
+		var row refreshRow
+		if err := tx.Where("sig = ?", sig).Take(&row).Error; err != nil {
+			return notFound(err)
+		}
+		if string(row.Sig) != sig {
+			return core.ErrNotFound
+		}
+		switch {
+		case res.RowsAffected == 1:
+		case res.RowsAffected > 1:
+			return fmt.Errorf("gormstore: rotating a refresh token updated %d rows", res.RowsAffected)
+		case !now.Before(row.ExpiresAt.time()):
+			return core.ErrNotFound
+		case row.RotatedAt != nil:
+			out = row.token()
+			return core.ErrTokenRotated
+		default:
+			// Not rotated and not expired: the family is revoked, unless
+			// a revocation raced with this transaction; look.
+			var n int64
+			if err := tx.Model(&revokedFamilyRow{}).Where("family_id = ?", string(row.FamilyID)).Count(&n).Error; err != nil {
+				return err
+			}
+			if n == 0 {
+				return errRace
+			}
+			out = row.token()
+			return core.ErrTokenRotated
+		}
+		old := row.token()
+		old.RotatedAt = nil // issue sees the token as it was before this rotation
+		called = true
+		nt, err := issue(old)
+		if err != nil {
+			issueErr = err
+			return errIssueRefused // roll back: nothing written
+		}
+		if nt != nil {
+			if err := tx.Create(refreshRowOf(nt)).Error; err != nil {
+				return err
+			}
+		}
+		out = row.token()
+		out.RotatedAt = nil
+		return nil
+	})
+	switch {
+	case errors.Is(err, core.ErrTokenRotated):
+		return out, core.ErrTokenRotated
+	case issueErr != nil && errors.Is(err, errIssueRefused):
+		return nil, issueErr
+	case err != nil:
+		return nil, err
+	}
+	return out, nil
+}
+
+// errIssueRefused rolls a rotation back when its issue callback failed; the
+// callback's own error is what RotateRefreshToken returns.
+var errIssueRefused = errors.New("gormstore: issue refused the rotation")
+
+// GetRefreshToken implements core.Storage.
+func (s *Store) GetRefreshToken(ctx context.Context, sig string) (*core.RefreshToken, error) {
+	var row refreshRow
+	err := s.do(ctx, func(db *gorm.DB) error {
+		return db.Where("sig = ?", sig).Take(&row).Error
+	})
+	if err != nil {
+		return nil, notFound(err)
+	}
+	if string(row.Sig) != sig {
+		return nil, core.ErrNotFound
+	}
+	return row.token(), nil
+}
+
+// ---- families --------------------------------------------------------------------
+
+// RevokeFamily implements core.Storage. The record is inserted if absent
+// (an insert that ignores a conflicting key, portable across the three
+// databases) and its keep_until raised to keepUntil if that is later, so
+// concurrent and repeated revocations keep the latest keepUntil.
+func (s *Store) RevokeFamily(ctx context.Context, familyID string, keepUntil time.Time) error {
+	keepUntil = dbTime(keepUntil)
+	return s.tx(ctx, nil, func(tx *gorm.DB) error {
+		err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "family_id"}}, DoNothing: true}).
+			Create(&revokedFamilyRow{FamilyID: ident(familyID), KeepUntil: timeCol(keepUntil)}).Error
+		if err != nil {
+			return err
+		}
+		return tx.Model(&revokedFamilyRow{}).
+			Where("family_id = ? AND keep_until < ?", familyID, keepUntil).
+			Update("keep_until", keepUntil).Error
+	})
+}
+
+// IsFamilyRevoked implements core.Storage. A revocation counts until Purge
+// drops its record (after its keep_until).
+func (s *Store) IsFamilyRevoked(ctx context.Context, familyID string) (bool, error) {
+	var n int64
+	err := s.do(ctx, func(db *gorm.DB) error {
+		return db.Model(&revokedFamilyRow{}).Where("family_id = ?", familyID).Count(&n).Error
+	})
+	return n > 0, err
+}
+
+// ---- consent ---------------------------------------------------------------------
+
+// GetConsent implements core.Storage.
+func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (string, error) {
+	var row consentRow
+	err := s.do(ctx, func(db *gorm.DB) error {
+		return db.Where("user_id = ? AND client_id = ?", userID, clientID).Take(&row).Error
+	})
+	if err != nil {
+		return "", notFound(err)
+	}
+	if string(row.UserID) != userID || string(row.ClientID) != clientID {
+		return "", core.ErrNotFound
+	}
+	return row.Scope, nil
+}
+
+// SaveConsent implements core.Storage.
+func (s *Store) SaveConsent(ctx context.Context, userID, clientID, scope string) error {
+	row := &consentRow{UserID: ident(userID), ClientID: ident(clientID), Scope: scope}
+	return s.do(ctx, func(db *gorm.DB) error {
+		return db.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "user_id"}, {Name: "client_id"}},
+			DoUpdates: clause.AssignmentColumns([]string{"scope"}),
+		}).Create(row).Error
+	})
+}
+
+// ---- housekeeping ----------------------------------------------------------------
+
+// purgeBatch bounds the rows one Purge statement deletes, so that a large
+// backlog is deleted in short transactions that lock little.
+var purgeBatch = 500
+
+// Purge deletes what can no longer matter at now: codes and refresh tokens
+// past their expiry (used and rotated ones included; until then they are
+// kept so that a replay is recognised as one) and family revocations past
+// their keep_until. It returns how many rows it deleted. Run it
+// periodically (every few minutes, from one instance or all: concurrent
+// purges are harmless). Rows are found through the expiry indexes and
+// deleted by primary key, a few hundred per statement.
+func (s *Store) Purge(ctx context.Context, now time.Time) (int64, error) {
+	now = dbTime(now)
+	var total int64
+	for _, p := range []struct {
+		model       any
+		key, expiry string
+	}{
+		{&grantRow{}, "code_sig", "expires_at"},
+		{&refreshRow{}, "sig", "expires_at"},
+		{&revokedFamilyRow{}, "family_id", "keep_until"},
+	} {
+		for {
+			var (
+				keys []string
+				n    int64
+			)
+			err := s.do(ctx, func(db *gorm.DB) error {
+				keys, n = keys[:0], 0
+				err := db.Model(p.model).Where(p.expiry+" <= ?", now).Limit(purgeBatch).Pluck(p.key, &keys).Error
+				if err != nil || len(keys) == 0 {
+					return err
+				}
+				res := db.Where(p.key+" IN ? AND "+p.expiry+" <= ?", keys, now).Delete(p.model)
+				n = res.RowsAffected
+				return res.Error
+			})
+			if err != nil {
+				return total, err
+			}
+			total += n
+			if len(keys) < purgeBatch || n == 0 {
+				break
+			}
+		}
+	}
+	return total, nil
+}
