@@ -1,0 +1,154 @@
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/oauth2kit/oauth2kit/core"
+)
+
+// multi is a repeatable string flag.
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, " ") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+const clientUsage = `usage:
+  client add -db DSN [-keys FILE] -name NAME -redirect-uri URI [-redirect-uri URI2] [-public] [-scope "a b"]
+  client list -db DSN
+  client remove -db DSN ID
+  client rotate-secret -db DSN ID`
+
+// clientCommand manages registered clients; output is JSON on stdout.
+func clientCommand(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, clientUsage)
+		return 2
+	}
+	fs := flag.NewFlagSet("client "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dsn := fs.String("db", "oauth2kit-demo.db", "SQLite file path, or postgres://… / mysql://… DSN")
+	fs.String("keys", "", "key file (accepted for symmetry with the server; clients need no keys)")
+	name := fs.String("name", "", "client name (add)")
+	public := fs.Bool("public", false, "public client: no secret, PKCE required (add)")
+	scope := fs.String("scope", "", "space-separated scopes the client may ask for (add)")
+	var redirects multi
+	fs.Var(&redirects, "redirect-uri", "redirect URI, repeatable (add)")
+	positional, err := parseInterspersed(fs, args[1:])
+	if err != nil {
+		return 2
+	}
+	ctx := context.Background()
+	st, closeDB, err := openStore(ctx, *dsn)
+	if err != nil {
+		fmt.Fprintln(stderr, "error:", err)
+		return 1
+	}
+	defer closeDB()
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	fail := func(err error) int {
+		fmt.Fprintln(stderr, "error:", err)
+		return 1
+	}
+	oneID := func() (string, error) {
+		if len(positional) != 1 {
+			return "", errors.New("give exactly one client id")
+		}
+		return positional[0], nil
+	}
+	switch args[0] {
+	case "add":
+		spec := core.ClientSpec{Name: *name, RedirectURIs: redirects, Public: *public}
+		if *scope != "" {
+			spec.Scopes = strings.Fields(*scope)
+		}
+		c, secret, err := core.NewClient(spec)
+		if err != nil {
+			return fail(err)
+		}
+		if err := st.SaveClient(ctx, c); err != nil {
+			return fail(err)
+		}
+		out := map[string]string{"client_id": c.ID}
+		if secret != "" {
+			out["client_secret"] = secret
+		}
+		_ = enc.Encode(out)
+	case "list":
+		cs, err := st.ListClients(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		type row struct {
+			ID           string   `json:"client_id"`
+			Name         string   `json:"name"`
+			RedirectURIs []string `json:"redirect_uris"`
+			Public       bool     `json:"public"`
+			Scopes       []string `json:"scopes"`
+		}
+		rows := []row{}
+		for _, c := range cs {
+			rows = append(rows, row{c.ID, c.Name, c.RedirectURIs, c.Public, c.Scopes})
+		}
+		_ = enc.Encode(rows)
+	case "remove":
+		id, err := oneID()
+		if err != nil {
+			return fail(err)
+		}
+		if err := st.DeleteClient(ctx, id); err != nil {
+			return fail(err)
+		}
+		_ = enc.Encode(map[string]string{"removed": id})
+	case "rotate-secret":
+		id, err := oneID()
+		if err != nil {
+			return fail(err)
+		}
+		c, err := st.GetClient(ctx, id)
+		if err != nil {
+			return fail(err)
+		}
+		if c.Public {
+			return fail(errors.New("a public client has no secret"))
+		}
+		secret, err := core.GenerateSecret()
+		if err != nil {
+			return fail(err)
+		}
+		h, err := core.HashSecret(secret)
+		if err != nil {
+			return fail(err)
+		}
+		if err := st.SetClientSecretHash(ctx, id, h); err != nil {
+			return fail(err)
+		}
+		_ = enc.Encode(map[string]string{"client_id": id, "client_secret": secret})
+	default:
+		fmt.Fprintln(stderr, clientUsage)
+		return 2
+	}
+	return 0
+}
+
+// parseInterspersed parses flags before and after positional arguments
+// ("client remove ID -db x" and "client remove -db x ID" alike).
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}

@@ -1,0 +1,250 @@
+// Package demo is what every example server shares: flags, storage, key
+// material, the demo user, the login and consent pages, the client
+// commands, the protected API's answers and graceful shutdown. Each
+// example's main.go only mounts the kit in its framework.
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/oauth2kit/oauth2kit/core"
+	gormstore "github.com/oauth2kit/oauth2kit/storage/gorm"
+)
+
+// Demo client registered at every start (its secret derives from the key
+// file, so it is stable and never stored in clear).
+const (
+	DemoClientID = "demo-client"
+	DefaultAddr  = "127.0.0.1:8080"
+)
+
+// DemoRedirectURIs are the demo client's redirect URIs: loopback, so any
+// port works (RFC 8252 §7.3).
+var DemoRedirectURIs = []string{"http://127.0.0.1:9000/callback", "http://[::1]:9000/callback"}
+
+// App is a configured demo server, handed to the example's mount function.
+type App struct {
+	Server *core.Server
+	Store  *gormstore.Store
+	Issuer string
+	Addr   string
+	Log    *slog.Logger
+}
+
+// Runner serves on a listener until Shutdown; *http.Server is one, and a
+// framework with its own server (fiber) wraps itself in a few lines.
+type Runner interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+}
+
+// HTTPServer wraps h in an http.Server with timeouts, so slow clients
+// cannot hold connections.
+func (a *App) HTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+	}
+}
+
+// Me is the protected API's answer: {"sub","client_id","scope"}.
+func Me(info *core.TokenInfo) []byte {
+	b, _ := json.Marshal(map[string]string{"sub": info.UserID, "client_id": info.ClientID, "scope": info.Scope})
+	return b
+}
+
+// Main runs an example: "client …" commands, or the server, mounted by
+// mount. It exits the process.
+func Main(mount func(*App) Runner) {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, mount))
+}
+
+func run(args []string, stdout, stderr io.Writer, mount func(*App) Runner) int {
+	if len(args) > 0 && args[0] == "client" {
+		return clientCommand(args[1:], stdout, stderr)
+	}
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", DefaultAddr, "listen address host:port")
+	dsn := fs.String("db", "oauth2kit-demo.db", "SQLite file path, or postgres://… / mysql://… DSN")
+	issuer := fs.String("issuer", "", "issuer URL (default http://<addr>)")
+	keys := fs.String("keys", "", "key file (generated if absent; default oauth2kit-demo.keys next to a SQLite file)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, *addr, *dsn, *issuer, *keys, stdout, log, mount); err != nil {
+		log.Error("demo: server failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func defaultKeys(dsn, keys string) string {
+	if keys != "" {
+		return keys
+	}
+	if isSQLite(dsn) {
+		return filepath.Join(filepath.Dir(dsn), "oauth2kit-demo.keys")
+	}
+	return "oauth2kit-demo.keys"
+}
+
+// openStore opens and migrates the database.
+func openStore(ctx context.Context, dsn string) (*gormstore.Store, func(), error) {
+	db, err := OpenDB(dsn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening the database: %w", err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, nil, err
+	}
+	st := gormstore.New(db)
+	if err := st.Migrate(ctx); err != nil {
+		sqlDB.Close()
+		return nil, nil, fmt.Errorf("migrating the database: %w", err)
+	}
+	return st, func() { sqlDB.Close() }, nil
+}
+
+func serve(ctx context.Context, addr, dsn, issuer, keysPath string, stdout io.Writer, log *slog.Logger, mount func(*App) Runner) error {
+	// Listen first, so "-addr 127.0.0.1:0" gets a real port into the
+	// default issuer.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if issuer == "" {
+		issuer = "http://" + ln.Addr().String()
+	}
+	kf, err := loadKeys(defaultKeys(dsn, keysPath))
+	if err != nil {
+		return fmt.Errorf("loading keys: %w", err)
+	}
+	st, closeDB, err := openStore(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+
+	auth := &authenticator{users: demoUsers(), log: log}
+	cfg := core.Config{
+		Issuer:       issuer,
+		Scopes:       []string{"read", "write", "admin"},
+		DefaultScope: "read",
+		Logger:       log,
+	}
+	kf.apply(&cfg)
+	srv, err := core.New(cfg, st, auth)
+	if err != nil {
+		return err
+	}
+	auth.srv = srv
+	secret := kf.demoSecret()
+	if err := ensureDemoClient(ctx, st, secret); err != nil {
+		return fmt.Errorf("registering the demo client: %w", err)
+	}
+
+	app := &App{Server: srv, Store: st, Issuer: srv.Config().Issuer, Addr: ln.Addr().String(), Log: log}
+	runner := mount(app)
+
+	fmt.Fprintf(stdout, "oauth2kit demo authorization server\n")
+	fmt.Fprintf(stdout, "  listening on:  %s\n", app.Addr)
+	fmt.Fprintf(stdout, "  issuer:        %s\n", app.Issuer)
+	fmt.Fprintf(stdout, "  metadata:      %s%s\n", app.Issuer, srv.Config().MetadataURL)
+	fmt.Fprintf(stdout, "  demo user:     %s / %s\n", DemoUser, DemoPassword)
+	fmt.Fprintf(stdout, "  demo client:   client_id=%s client_secret=%s\n", DemoClientID, secret)
+	fmt.Fprintf(stdout, "  redirect URIs: %v (any port)\n", DemoRedirectURIs)
+
+	// Expired grants and tokens are purged in the background.
+	purgeCtx, stopPurge := context.WithCancel(context.Background())
+	defer stopPurge()
+	go func() {
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-purgeCtx.Done():
+				return
+			case <-t.C:
+				if _, err := st.Purge(purgeCtx, time.Now()); err != nil {
+					log.Warn("demo: purge failed", "err", err)
+				}
+			}
+		}
+	}()
+
+	errc := make(chan error, 1)
+	go func() { errc <- runner.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("demo: shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := runner.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// ensureDemoClient registers the demo client, or brings its secret hash in
+// line with the key file.
+func ensureDemoClient(ctx context.Context, st *gormstore.Store, secret string) error {
+	c, err := st.GetClient(ctx, DemoClientID)
+	if err == nil {
+		if core.VerifySecret(c.SecretHash, secret) {
+			return nil
+		}
+		h, err := core.HashSecret(secret)
+		if err != nil {
+			return err
+		}
+		return st.SetClientSecretHash(ctx, DemoClientID, h)
+	}
+	if !errors.Is(err, core.ErrNotFound) {
+		return err
+	}
+	c, _, err = core.NewClient(core.ClientSpec{
+		ID:           DemoClientID,
+		Name:         "Demo Client",
+		RedirectURIs: DemoRedirectURIs,
+		GrantTypes:   []string{core.GrantAuthorizationCode, core.GrantRefreshToken, core.GrantClientCredentials},
+		Scopes:       []string{"read", "write", "admin"},
+		Secret:       secret,
+	})
+	if err != nil {
+		return err
+	}
+	return st.SaveClient(ctx, c)
+}
