@@ -7,7 +7,9 @@ import (
 	"html"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Authenticator is the application's login step, the original library's
@@ -565,4 +567,35 @@ func (s *Server) issueCode(w Responder, r Request, p *pending) {
 	w.SetHeader("Cache-Control", "no-store")
 	w.SetHeader("Referrer-Policy", "no-referrer")
 	_ = w.Send(303, nil)
+}
+
+// LoginAllowed reports whether the app may check a password for username
+// now. When too many logins failed recently for that user name or from the
+// request's address, it answers 429 with Retry-After (an error page) and
+// reports false: the app just returns. The answer is the same whether or
+// not the user exists.
+func (s *Server) LoginAllowed(w Responder, r Request, username string) bool {
+	wait := s.logins.blocked(loginKey(username), r.RemoteAddr(), s.now())
+	if wait <= 0 {
+		return true
+	}
+	w.SetHeader("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+	s.errorPage(w, r, 429, "too_many_attempts", "too many failed sign-in attempts; wait a few minutes and try again")
+	return false
+}
+
+// LoginFailed records a failed login for username from the request's
+// address (see LoginAllowed).
+func (s *Server) LoginFailed(r Request, username string) {
+	s.logins.fail(loginKey(username), r.RemoteAddr(), s.now())
+}
+
+// loginKey bounds and normalises the throttle key: user names are
+// compared case-insensitively by most apps, and a huge one must not grow
+// the table.
+func loginKey(username string) string {
+	if len(username) > 128 {
+		username = username[:128]
+	}
+	return strings.ToLower(username)
 }

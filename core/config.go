@@ -123,6 +123,16 @@ type Config struct {
 	MaxAuthFailuresPerAddr int
 	AuthFailureWindow      time.Duration
 
+	// Login throttling, for apps that report failed logins with
+	// Server.LoginFailed and ask Server.LoginAllowed first: after
+	// MaxLoginFailures failures for one user name (whether or not it
+	// exists, so the answer reveals nothing) or MaxLoginFailuresPerAddr
+	// from one address within LoginFailureWindow, logins are refused with
+	// 429 and Retry-After. Defaults: 10, 30, 5 minutes.
+	MaxLoginFailures        int
+	MaxLoginFailuresPerAddr int
+	LoginFailureWindow      time.Duration
+
 	// Logger receives security events (code replay, refresh reuse, storage
 	// failures). Tokens, codes, secrets and passwords are never logged.
 	// Default: slog.Default().
@@ -176,6 +186,7 @@ func (c *Config) setDefaults() error {
 	dur(&c.CodeLifetime, 60*time.Second)
 	dur(&c.LoginLifetime, 15*time.Minute)
 	dur(&c.AuthFailureWindow, time.Minute)
+	dur(&c.LoginFailureWindow, 5*time.Minute)
 	if c.CodeLifetime > maxCodeLifetime {
 		return errors.New("oauth2kit: CodeLifetime is at most 10 minutes")
 	}
@@ -193,6 +204,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MaxAuthFailuresPerAddr <= 0 {
 		c.MaxAuthFailuresPerAddr = 50
+	}
+	if c.MaxLoginFailures <= 0 {
+		c.MaxLoginFailures = 10
+	}
+	if c.MaxLoginFailuresPerAddr <= 0 {
+		c.MaxLoginFailuresPerAddr = 30
 	}
 	for _, s := range c.Scopes {
 		if !validScopeToken(s) {

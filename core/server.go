@@ -18,7 +18,8 @@ type Server struct {
 	keys  *ring
 	log   *slog.Logger
 
-	throttle *throttle
+	throttle *throttle // client authentication failures
+	logins   *throttle // login failures reported by the app
 	revCache *revocationCache
 	metadata []byte
 	bufPool  sync.Pool
@@ -47,6 +48,7 @@ func New(cfg Config, store Storage, auth Authenticator) (*Server, error) {
 		keys:     keys,
 		log:      cfg.Logger,
 		throttle: newThrottle(cfg.MaxAuthFailures, cfg.MaxAuthFailuresPerAddr, cfg.AuthFailureWindow),
+		logins:   newThrottle(cfg.MaxLoginFailures, cfg.MaxLoginFailuresPerAddr, cfg.LoginFailureWindow),
 		revCache: newRevocationCache(cfg.RevocationCacheTTL),
 	}
 	s.metadata = s.buildMetadata()

@@ -88,7 +88,11 @@ func (a *authenticator) Login(w core.Responder, r core.Request, ar *core.Authori
 
 func (a *authenticator) ProcessLogin(w core.Responder, r core.Request, ar *core.AuthorizationRequest) {
 	name, pw := ar.Form.Get("username"), ar.Form.Get("password")
+	if !a.srv.LoginAllowed(w, r, name) {
+		return // 429 with Retry-After already sent
+	}
 	if !a.users.check(name, pw) {
+		a.srv.LoginFailed(r, name)
 		// One message for an unknown user and a wrong password.
 		a.log.Info("demo: failed login", "remote", r.RemoteAddr())
 		d := pageData("Sign in", ar)
