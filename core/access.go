@@ -27,6 +27,9 @@ type TokenInfo struct {
 	ExpiresAt      time.Time
 	// Draft10 is set on tokens issued to draft-10 profile clients.
 	Draft10 bool
+	// ClientCredentials is set on tokens of the client_credentials grant:
+	// no user is involved, and UserID holds the client id.
+	ClientCredentials bool
 }
 
 // HasScope reports whether the token grants scope s.
@@ -34,7 +37,8 @@ func (t *TokenInfo) HasScope(s string) bool { return HasScope(t.Scope, s) }
 
 const (
 	atVersion   = 1
-	flagDraft10 = 1
+	flagDraft10           = 1
+	flagClientCredentials = 2
 )
 
 // mintAccessToken seals the claims into an access token.
@@ -48,6 +52,9 @@ func (s *Server) mintAccessToken(t *TokenInfo) (string, error) {
 	flags := int64(0)
 	if t.Draft10 {
 		flags |= flagDraft10
+	}
+	if t.ClientCredentials {
+		flags |= flagClientCredentials
 	}
 	w.num(atVersion)
 	w.num(flags)
@@ -70,8 +77,9 @@ var (
 )
 
 // openAccessToken decrypts and checks an access token's own claims
-// (issuer, audience, lifetime) without consulting storage. expired
-// distinguishes an authentic but expired token (draft-10 expired_token).
+// (issuer, audience, lifetime) without consulting storage. It fills info
+// before it reports errTokenExpired for an authentic but expired token
+// (draft-10 expired_token, revocation of expired tokens).
 func (s *Server) openAccessToken(tok string, now time.Time, info *TokenInfo) error {
 	// open decrypts into a buffer it allocates, sized to the token (a stack
 	// buffer passed in would escape anyway: it reaches the AEAD through an
@@ -100,6 +108,7 @@ func (s *Server) openAccessToken(tok string, now time.Time, info *TokenInfo) err
 		return errBadToken
 	}
 	info.Draft10 = flags&flagDraft10 != 0
+	info.ClientCredentials = flags&flagClientCredentials != 0
 	info.IssuedAt = time.Unix(iat, 0)
 	info.ExpiresAt = time.Unix(exp, 0)
 	// A token minted by another deployment sharing keys by mistake, or for
@@ -109,10 +118,9 @@ func (s *Server) openAccessToken(tok string, now time.Time, info *TokenInfo) err
 	}
 	// Reject lifetimes beyond what this server mints: a token with a
 	// far-future exp can only come from a key compromise or a bug.
-	if exp < iat || time.Duration(exp-iat)*time.Second > s.cfg.AccessTokenLifetime+time.Minute {
-		return errBadToken
-	}
-	if iat > now.Unix()+60 {
+	// Whole seconds, no multiplication: nothing here can overflow whatever
+	// the decoded values (iat is bounded on both sides first).
+	if iat <= 0 || iat > now.Unix()+60 || exp < iat || exp-iat > int64(s.cfg.AccessTokenLifetime/time.Second)+60 {
 		return errBadToken
 	}
 	if now.Unix() >= exp {
@@ -300,7 +308,7 @@ func (s *Server) resourceError(status int, code, scope string, legacy bool, caus
 	var b strings.Builder
 	b.WriteString(scheme)
 	b.WriteString(` realm="`)
-	b.WriteString(quoteSafe(s.cfg.Realm))
+	b.WriteString(SafeDescription(s.cfg.Realm))
 	b.WriteByte('"')
 	desc := ""
 	switch code {
@@ -317,7 +325,7 @@ func (s *Server) resourceError(status int, code, scope string, legacy bool, caus
 		b.WriteString(`, error="` + code + `", error_description="` + desc + `"`)
 	}
 	if scope != "" {
-		b.WriteString(`, scope="` + quoteSafe(scope) + `"`)
+		b.WriteString(`, scope="` + SafeDescription(scope) + `"`)
 	}
 	var body []byte
 	if code != "" {
@@ -339,8 +347,6 @@ func (s *Server) resourceError(status int, code, scope string, legacy bool, caus
 	return e
 }
 
-func quoteSafe(s string) string { return SafeDescription(s) }
-
 // ParseBearer extracts the token from an "Authorization: Bearer <token>"
 // value: the scheme is case-insensitive, followed by one or more spaces and
 // a token68 (RFC 7235 §2.1). It reports false for anything else.
@@ -352,11 +358,8 @@ func hasScheme(h, scheme string) bool {
 }
 
 func parseAuthScheme(h, scheme string) (string, bool) {
-	if len(h) <= len(scheme)+1 || !strings.EqualFold(h[:len(scheme)], scheme) || h[len(scheme)] != ' ' {
-		return "", false
-	}
-	t := strings.TrimLeft(h[len(scheme):], " ")
-	if !isToken68(t) {
+	t, ok := cutScheme(h, scheme)
+	if !ok || !isToken68(t) {
 		return "", false
 	}
 	return t, true

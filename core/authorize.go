@@ -7,6 +7,7 @@ import (
 	"html"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,8 +57,13 @@ const (
 	FieldCSRF     = "csrf_token"
 	FieldDecision = "decision"
 	// SessionCookie binds a pending authorization request to the browser
-	// that started it.
+	// that started it, over plain HTTP (loopback development).
 	SessionCookie = "oauth2kit_session"
+	// SecureSessionCookie is its name when the cookie is Secure (TLS, or
+	// an https issuer): the __Host- prefix makes browsers refuse it from a
+	// sibling subdomain or without Secure and Path=/, so it cannot be
+	// planted (session fixation).
+	SecureSessionCookie = "__Host-oauth2kit_session"
 )
 
 // AuthorizationRequest is a validated authorization request waiting for the
@@ -236,7 +242,7 @@ func (s *Server) Authorize(w Responder, r Request) {
 		s.errorPage(w, r, 400, ErrInvalidRequest, "malformed or oversized request parameters")
 		return
 	}
-	if contains(dups, "client_id") || contains(dups, "redirect_uri") {
+	if slices.Contains(dups, "client_id") || slices.Contains(dups, "redirect_uri") {
 		s.errorPage(w, r, 400, ErrInvalidRequest, "client_id or redirect_uri is repeated")
 		return
 	}
@@ -263,7 +269,7 @@ func (s *Server) Authorize(w Responder, r Request) {
 	case sent == "" && len(c.RedirectURIs) == 1:
 		redirect = c.RedirectURIs[0]
 	case sent == "":
-		s.errorPage(w, r, 400, ErrInvalidRequest, "redirect_uri is required: the client has several")
+		s.errorPage(w, r, 400, ErrInvalidRequest, "redirect_uri is required: the client has no single registered one")
 		return
 	default:
 		for _, reg := range c.RedirectURIs {
@@ -320,6 +326,11 @@ func (s *Server) Authorize(w Responder, r Request) {
 			return
 		}
 	}
+	if len(p.state) > maxStateLen {
+		p.state = "" // not echoed: the client sees the error without it
+		s.redirectError(w, p, ErrInvalidRequest, "state is too long")
+		return
+	}
 	scope, e := s.allowedScope(c, f.get("scope"))
 	if e != nil {
 		s.redirectError(w, p, e.code, e.desc)
@@ -351,26 +362,38 @@ func (s *Server) ensureSession(w Responder, r Request) (string, bool) {
 	if err != nil {
 		return "", false
 	}
+	secure := s.secureCookie(r)
 	ck := http.Cookie{
 		Name:     SessionCookie,
 		Value:    v,
 		Path:     "/",
 		HttpOnly: true,
-		Secure:   r.TLS() || strings.HasPrefix(s.cfg.Issuer, "https://"),
+		Secure:   secure,
 		SameSite: http.SameSiteLaxMode,
+	}
+	if secure {
+		ck.Name = SecureSessionCookie
 	}
 	w.AddHeader("Set-Cookie", ck.String())
 	return v, true
 }
 
+func (s *Server) secureCookie(r Request) bool {
+	return r.TLS() || strings.HasPrefix(s.cfg.Issuer, "https://")
+}
+
 func (s *Server) sessionOf(r Request) string {
+	name := SessionCookie
+	if s.secureCookie(r) {
+		name = SecureSessionCookie
+	}
 	for _, line := range r.Header("Cookie") {
 		cks, err := http.ParseCookie(line)
 		if err != nil {
 			continue
 		}
 		for _, ck := range cks {
-			if ck.Name == SessionCookie && len(ck.Value) == 43 && isB64URL(ck.Value) {
+			if ck.Name == name && len(ck.Value) == 43 && isB64URL(ck.Value) {
 				return ck.Value
 			}
 		}
@@ -423,7 +446,9 @@ func (s *Server) ProcessLogin(w Responder, r Request) {
 		return
 	}
 	var f params
-	if err := readForm(r, s.cfg.MaxBodyBytes, s.cfg.MaxParams, s.cfg.MaxValueLength, &f); err != nil {
+	// The sealed handle carries state, redirect URI and scope: allow it
+	// the size the server may mint.
+	if err := readForm(r, s.cfg.MaxBodyBytes, s.cfg.MaxParams, max(s.cfg.MaxValueLength, maxHandleLen), &f); err != nil {
 		s.errorPage(w, r, 400, ErrInvalidRequest, "malformed or oversized form")
 		return
 	}
@@ -498,7 +523,7 @@ func (s *Server) ProcessLogin(w Responder, r Request) {
 // it small and free of secrets.
 func (s *Server) SendGrant(w Responder, r Request, ar *AuthorizationRequest, userID, additionalInfo string) {
 	p := ar.p
-	if p.clientID == "" || userID == "" || len(userID) > 256 || len(additionalInfo) > 2048 {
+	if p.clientID == "" || userID == "" || len(userID) > 256 || len(additionalInfo) > maxInfoLen {
 		s.errorPage(w, r, 500, ErrServerError, "the login could not be completed")
 		return
 	}

@@ -33,6 +33,9 @@ type Keys struct {
 	SignKey  []byte
 }
 
+// String names the generation without its key material.
+func (k Keys) String() string { return "core.Keys{ID:" + k.ID + " CryptKey:[redacted] SignKey:[redacted]}" }
+
 // Token type prefixes. The prefix and the key id are authenticated (as AEAD
 // associated data, or inside the MAC), so a token of one type can never be
 // accepted as another.
@@ -42,7 +45,15 @@ const (
 	prefixCode    = "ac2"
 	prefixPending = "pr2"
 
-	maxTokenLen = 4096
+	// maxTokenLen bounds every token and code the server reads, and
+	// maxHandleLen a login handle (it carries state and redirect URI);
+	// what the server mints stays below them (scope, state and additional
+	// info are bounded accordingly).
+	maxTokenLen  = 8192
+	maxHandleLen = 16384
+	maxScopeLen = 1024
+	maxStateLen = 2048
+	maxInfoLen  = 1024
 	randBytes   = 32 // 256 bits for codes, refresh tokens, secrets
 )
 
@@ -296,7 +307,7 @@ func (r *ring) seal(prefix string, pt []byte) (string, error) {
 // selects exactly one key by the token's key id; every failure is the same
 // error.
 func (r *ring) open(prefix, tok string, buf []byte) ([]byte, error) {
-	if len(tok) > maxTokenLen {
+	if len(tok) > maxTokenLen && (prefix != prefixPending || len(tok) > maxHandleLen) {
 		return nil, errBadToken
 	}
 	typ, kid, body, ok := split3(tok)
@@ -365,6 +376,10 @@ func (r *fieldReader) uvarint() uint64 {
 		c := r.s[r.off]
 		r.off++
 		if c < 0x80 {
+			if i == binary.MaxVarintLen64-1 && c > 1 {
+				r.bad = true // overflows 64 bits
+				return 0
+			}
 			return x | uint64(c)<<shift
 		}
 		x |= uint64(c&0x7f) << shift

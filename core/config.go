@@ -171,10 +171,15 @@ func (c *Config) setDefaults() error {
 	def(&c.MetadataURL, "/.well-known/oauth-authorization-server")
 	def(&c.Audience, c.Issuer)
 	def(&c.Realm, c.Issuer)
+	seen := map[string]bool{}
 	for _, p := range []string{c.AuthorizeURL, c.ProcessLoginURL, c.TokenURL, c.RevokeURL, c.IntrospectURL, c.MetadataURL} {
 		if !strings.HasPrefix(p, "/") {
 			return fmt.Errorf("oauth2kit: endpoint path %q must start with /", p)
 		}
+		if seen[p] {
+			return fmt.Errorf("oauth2kit: endpoint path %q is used twice", p)
+		}
+		seen[p] = true
 	}
 	dur := func(p *time.Duration, v time.Duration) {
 		if *p <= 0 {
@@ -229,3 +234,14 @@ func (c *Config) setDefaults() error {
 	}
 	return nil
 }
+
+// String describes the configuration without its key material, so a
+// Config (or Server.Config()) printed with %v or %+v leaks no key.
+func (c Config) String() string {
+	return fmt.Sprintf("core.Config{Issuer:%q AuthorizeURL:%q ProcessLoginURL:%q TokenURL:%q RevokeURL:%q IntrospectURL:%q MetadataURL:%q KeyID:%q CryptKey:[redacted] SignKey:[redacted] VerifyKeys:%d AccessTokenLifetime:%v RefreshTokenLifetime:%v CodeLifetime:%v Scopes:%q Profile:%d}",
+		c.Issuer, c.AuthorizeURL, c.ProcessLoginURL, c.TokenURL, c.RevokeURL, c.IntrospectURL, c.MetadataURL, c.KeyID,
+		len(c.VerifyKeys), c.AccessTokenLifetime, c.RefreshTokenLifetime, c.CodeLifetime, c.Scopes, c.Profile)
+}
+
+// LogValue keeps key material out of structured logs.
+func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }

@@ -43,7 +43,11 @@ func (s *Server) Revoke(w Responder, r Request) {
 	switch {
 	case strings.HasPrefix(tok, prefixAccess+"."):
 		var info TokenInfo
-		if err := s.openAccessToken(tok, now, &info); err == nil {
+		// An expired access token still names its grant: revoking it
+		// revokes the grant's refresh tokens too.
+		// To anyone else it is just an invalid token (200, nothing done).
+		err := s.openAccessToken(tok, now, &info)
+		if err == nil || (err == errTokenExpired && info.ClientID == ca.client.ID) {
 			family, owner = info.GrantID, info.ClientID
 		}
 	case strings.HasPrefix(tok, prefixRefresh+"."):
@@ -130,7 +134,9 @@ func (s *Server) Introspect(w Responder, r Request) {
 		o.str("scope", info.Scope)
 		o.str("client_id", info.ClientID)
 		o.str("sub", info.UserID)
-		o.str("username", info.UserID)
+		if !info.ClientCredentials {
+			o.str("username", info.UserID)
+		}
 		o.str("token_type", "Bearer")
 		o.num("exp", info.ExpiresAt.Unix())
 		o.num("iat", info.IssuedAt.Unix())
@@ -216,10 +222,8 @@ func (s *Server) buildMetadata() []byte {
 	o.strList("revocation_endpoint_auth_methods_supported", auth)
 	o.strList("introspection_endpoint_auth_methods_supported", auth[:2])
 	o.boolean("authorization_response_iss_parameter_supported", true)
-	scopes := c.Scopes
-	if scopes == nil {
-		scopes = []string{}
+	if len(c.Scopes) > 0 { // RFC 8414: omitted when the server has no fixed list
+		o.strList("scopes_supported", c.Scopes)
 	}
-	o.strList("scopes_supported", scopes)
 	return o.bytes()
 }

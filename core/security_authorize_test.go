@@ -888,7 +888,7 @@ func TestR17_LoginAndConsentCSRF(t *testing.T) {
 	}{
 		{"no session cookie", func() url.Values { return login }, "-"},
 		{"another session", func() url.Values { return login }, attacker},
-		{"forged session", func() url.Values { return login }, "oauth2kit_session=" + strings.Repeat("A", 43)},
+		{"forged session", func() url.Values { return login }, core.SecureSessionCookie + "=" + strings.Repeat("A", 43)},
 		{"no csrf token", func() url.Values { f := cloneV(login); f.Del(core.FieldCSRF); return f }, victim},
 		{"wrong csrf token", func() url.Values { f := cloneV(login); f.Set(core.FieldCSRF, strings.Repeat("A", 43)); return f }, victim},
 		{"attacker's form in victim's browser", func() url.Values {
@@ -986,7 +986,7 @@ func TestR18_R19_PageHeaders(t *testing.T) {
 	check("login GET", e.do(&fakeReq{method: "GET", path: "/oauth2/login"}), 405)
 	check("authorize PUT", e.do(&fakeReq{method: "PUT", path: "/oauth2/authorize"}), 405)
 	check("bad login form", e.post("/oauth2/login", url.Values{"x": {"y"}}, nil), 400)
-	check("foreign session", e.post("/oauth2/login", hidden(t, c.body), http.Header{"Cookie": {"oauth2kit_session=" + strings.Repeat("B", 43)}}), 403)
+	check("foreign session", e.post("/oauth2/login", hidden(t, c.body), http.Header{"Cookie": {core.SecureSessionCookie + "=" + strings.Repeat("B", 43)}}), 403)
 	// Redirects suppress the Referer too.
 	f := hidden(t, c.body)
 	f.Set("decision", "approve")

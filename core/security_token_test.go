@@ -215,28 +215,50 @@ func TestR26_BasicCredentialsFormDecoded(t *testing.T) {
 }
 
 func TestR27_ClientAuthThrottling(t *testing.T) {
-	t.Run("per client", func(t *testing.T) {
+	t.Run("per client and address", func(t *testing.T) {
 		e := newEnv(t, false, quietLog)
-		for i := range 10 {
-			w := e.do(&fakeReq{method: "POST", path: "/oauth2/token", remote: fmt.Sprintf("198.51.100.%d:1", i),
+		for range 10 {
+			w := e.do(&fakeReq{method: "POST", path: "/oauth2/token", remote: "198.51.100.1:1",
 				body: "grant_type=client_credentials", hdr: withForm(basic("conf", "wrong"))})
 			wantTokenError(t, w, 401, "invalid_client")
 		}
-		// Now even the right secret, from a fresh address, waits.
-		w := e.do(&fakeReq{method: "POST", path: "/oauth2/token", remote: "203.0.113.9:1",
+		// Now even the right secret, from that address, waits.
+		w := e.do(&fakeReq{method: "POST", path: "/oauth2/token", remote: "198.51.100.1:2",
 			body: "grant_type=client_credentials", hdr: withForm(basic("conf", e.secret))})
 		wantThrottled(t, w)
-		// Other clients are not affected.
-		if w := e.token(url.Values{"grant_type": {"authorization_code"}, "client_id": {"pub"}, "code": {"x"}}, nil); w.status == 429 {
-			t.Errorf("another client throttled")
-		}
 		// Revocation and introspection share the limit.
 		for _, path := range []string{"/oauth2/revoke", "/oauth2/introspect"} {
-			wantThrottled(t, e.post(path, url.Values{"token": {"x"}}, basic("conf", e.secret)))
+			wantThrottled(t, e.do(&fakeReq{method: "POST", path: path, remote: "198.51.100.1:3",
+				body: "token=x", hdr: withForm(basic("conf", e.secret))}))
+		}
+		// The client itself is not locked out: from another address its
+		// right secret works (client ids are public; a global per-client
+		// counter would let anyone lock any client out).
+		if w := e.token(url.Values{"grant_type": {"client_credentials"}}, basic("conf", e.secret)); w.status != 200 {
+			t.Errorf("client locked out everywhere: %d %s", w.status, w.body)
+		}
+		// Failures spread over many addresses do not lock the client out.
+		for i := range 20 {
+			e.do(&fakeReq{method: "POST", path: "/oauth2/token", remote: fmt.Sprintf("203.0.113.%d:1", i),
+				body: "grant_type=client_credentials", hdr: withForm(basic("conf", "wrong"))})
+		}
+		if w := e.token(url.Values{"grant_type": {"client_credentials"}}, basic("conf", e.secret)); w.status != 200 {
+			t.Errorf("distributed failures locked the client out: %d %s", w.status, w.body)
+		}
+		// A public client's failures count against the address only.
+		for range 10 {
+			e.do(&fakeReq{method: "POST", path: "/oauth2/token", remote: "198.51.100.99:1",
+				body: "grant_type=authorization_code&code=x&client_id=pub&client_secret=zzz", hdr: withForm(nil)})
+		}
+		if w := e.do(&fakeReq{method: "POST", path: "/oauth2/token", remote: "198.51.100.98:1",
+			body: "grant_type=authorization_code&code=x&client_id=pub", hdr: withForm(nil)}); w.status == 429 {
+			t.Errorf("public client throttled by another address's failures")
 		}
 		// The window ends.
 		e.now = e.now.Add(61 * time.Second)
-		if w := e.token(url.Values{"grant_type": {"client_credentials"}}, basic("conf", e.secret)); w.status != 200 {
+		w = e.do(&fakeReq{method: "POST", path: "/oauth2/token", remote: "198.51.100.1:4",
+			body: "grant_type=client_credentials", hdr: withForm(basic("conf", e.secret))})
+		if w.status != 200 {
 			t.Errorf("after the window: %d %s", w.status, w.body)
 		}
 	})

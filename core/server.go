@@ -47,8 +47,8 @@ func New(cfg Config, store Storage, auth Authenticator) (*Server, error) {
 		auth:     auth,
 		keys:     keys,
 		log:      cfg.Logger,
-		throttle: newThrottle(cfg.MaxAuthFailures, cfg.MaxAuthFailuresPerAddr, cfg.AuthFailureWindow),
-		logins:   newThrottle(cfg.MaxLoginFailures, cfg.MaxLoginFailuresPerAddr, cfg.LoginFailureWindow),
+		throttle: newThrottle(cfg.MaxAuthFailures, cfg.MaxAuthFailuresPerAddr, true, cfg.AuthFailureWindow),
+		logins:   newThrottle(cfg.MaxLoginFailures, cfg.MaxLoginFailuresPerAddr, false, cfg.LoginFailureWindow),
 		revCache: newRevocationCache(cfg.RevocationCacheTTL),
 	}
 	s.metadata = s.buildMetadata()

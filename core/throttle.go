@@ -6,13 +6,19 @@ import (
 	"time"
 )
 
-// throttle counts client authentication failures per client id and per
-// remote address in fixed windows. It is per process: with several
-// instances behind a load balancer an attacker gets at most the limit per
-// instance, which still bounds guessing to a handful of attempts per
-// minute against 256-bit secrets.
+// throttle counts authentication failures per account (a client id or a
+// user name) and per remote address, in fixed windows. It is per process:
+// with several instances behind a load balancer an attacker gets the limit
+// per instance.
+//
+// perPair keys the account counter by (account, address) instead of the
+// account alone. Client authentication uses it: client ids are public and
+// secrets carry 256 bits, so a global per-client counter would only let
+// anyone lock a client out, while guessing stays hopeless. Logins keep a
+// global per-user counter, as passwords can be guessed.
 type throttle struct {
 	perKey, perAddr int
+	perPair         bool
 	window          time.Duration
 	mu              sync.Mutex
 	m               map[string]*window
@@ -25,8 +31,15 @@ type window struct {
 
 const maxThrottleEntries = 200_000
 
-func newThrottle(perKey, perAddr int, w time.Duration) *throttle {
-	return &throttle{perKey: perKey, perAddr: perAddr, window: w, m: map[string]*window{}}
+func newThrottle(perKey, perAddr int, perPair bool, w time.Duration) *throttle {
+	return &throttle{perKey: perKey, perAddr: perAddr, perPair: perPair, window: w, m: map[string]*window{}}
+}
+
+func (t *throttle) accountKey(account, addr string) string {
+	if t.perPair {
+		return "k:" + account + "|" + addr
+	}
+	return "k:" + account
 }
 
 // addrKey reduces "ip:port" to the ip (and an IPv6 address to its /64, as
@@ -47,8 +60,8 @@ func addrKey(remote string) string {
 }
 
 // blocked reports how long the caller must wait before another attempt for
-// this client or address, 0 if it may try now.
-func (t *throttle) blocked(clientID, remote string, now time.Time) time.Duration {
+// this account or address, 0 if it may try now.
+func (t *throttle) blocked(account, remote string, now time.Time) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	wait := time.Duration(0)
@@ -59,15 +72,16 @@ func (t *throttle) blocked(clientID, remote string, now time.Time) time.Duration
 			}
 		}
 	}
-	if clientID != "" {
-		check("c:"+clientID, t.perKey)
+	addr := addrKey(remote)
+	if account != "" {
+		check(t.accountKey(account, addr), t.perKey)
 	}
-	check(addrKey(remote), t.perAddr)
+	check(addr, t.perAddr)
 	return wait
 }
 
-// fail records one failure for the client id and the address.
-func (t *throttle) fail(clientID, remote string, now time.Time) {
+// fail records one failure for the account ("" for none) and the address.
+func (t *throttle) fail(account, remote string, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.m) >= maxThrottleEntries {
@@ -76,22 +90,26 @@ func (t *throttle) fail(clientID, remote string, now time.Time) {
 				delete(t.m, k)
 			}
 		}
-		if len(t.m) >= maxThrottleEntries {
-			// Under a flood of distinct keys, forget everything rather than
-			// grow without bound; the per-window limit resumes at once.
-			clear(t.m)
-		}
 	}
 	bump := func(key string) {
 		w := t.m[key]
-		if w == nil || now.Sub(w.start) >= t.window {
+		if w == nil {
+			// Under a flood of distinct keys the table stops taking new
+			// ones rather than grow without bound; the counters it holds
+			// (the attacked account's, the flooding addresses') stay.
+			if len(t.m) >= maxThrottleEntries {
+				return
+			}
 			w = &window{start: now}
 			t.m[key] = w
+		} else if now.Sub(w.start) >= t.window {
+			*w = window{start: now}
 		}
 		w.failures++
 	}
-	if clientID != "" && len(clientID) <= 128 {
-		bump("c:" + clientID)
+	addr := addrKey(remote)
+	if account != "" && len(account) <= 128 {
+		bump(t.accountKey(account, addr))
 	}
-	bump(addrKey(remote))
+	bump(addr)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -61,7 +62,7 @@ func (s *Server) readPost(w Responder, r Request, f *params) *oauthError {
 // client_id/client_secret in the body, never both; public clients send
 // client_id only. Failures are counted for throttling.
 func (s *Server) authenticateClient(r Request, f *params, allowPublic bool) (clientAuth, *oauthError) {
-	basicChallenge := `Basic realm="` + quoteSafe(s.cfg.Realm) + `", charset="UTF-8"`
+	basicChallenge := `Basic realm="` + SafeDescription(s.cfg.Realm) + `", charset="UTF-8"`
 	invalid := func(basic bool) *oauthError {
 		if basic {
 			e := oerr(401, ErrInvalidClient, "client authentication failed")
@@ -140,10 +141,15 @@ func (s *Server) verifyClient(r Request, id, secret string, basic, legacyRaw, al
 	case legacyRaw:
 		ok = c.LegacyBasicSecret && s.profileOf(c) == ProfileDraft10 && VerifySecret(c.SecretHash, secret)
 	default:
-		ok = secret != "" && VerifySecret(c.SecretHash, secret)
+		// Hash even an empty secret: the answer takes the same time.
+		ok = VerifySecret(c.SecretHash, secret) && secret != ""
 	}
 	if !ok {
-		s.throttle.fail(id, r.RemoteAddr(), now)
+		account := id
+		if c.Public {
+			account = "" // nothing to guess: count the address only
+		}
+		s.throttle.fail(account, r.RemoteAddr(), now)
 		s.log.WarnContext(r.Context(), "oauth2kit: client authentication failed", "client_id", id, "remote", r.RemoteAddr())
 		return clientAuth{}, invalid(basic)
 	}
@@ -243,18 +249,14 @@ type tokenResult struct{ access, refresh, scope string }
 
 // issueAccess mints the access token of a family.
 func (s *Server) issueAccess(c *Client, userID, scope, familyID, info string, now time.Time) (string, *oauthError) {
-	t := TokenInfo{
-		Issuer:         s.cfg.Issuer,
-		Audience:       s.cfg.Audience,
-		UserID:         userID,
-		ClientID:       c.ID,
-		Scope:          scope,
-		GrantID:        familyID,
-		AdditionalInfo: info,
-		IssuedAt:       now,
-		ExpiresAt:      now.Add(s.cfg.AccessTokenLifetime),
-		Draft10:        s.profileOf(c) == ProfileDraft10,
-	}
+	return s.mintFor(c, TokenInfo{UserID: userID, Scope: scope, GrantID: familyID, AdditionalInfo: info}, now)
+}
+
+// mintFor fills in what every access token carries and seals t.
+func (s *Server) mintFor(c *Client, t TokenInfo, now time.Time) (string, *oauthError) {
+	t.Issuer, t.Audience, t.ClientID = s.cfg.Issuer, s.cfg.Audience, c.ID
+	t.IssuedAt, t.ExpiresAt = now, now.Add(s.cfg.AccessTokenLifetime)
+	t.Draft10 = s.profileOf(c) == ProfileDraft10
 	at, err := s.mintAccessToken(&t)
 	if err != nil {
 		s.log.Error("oauth2kit: minting an access token failed", "err", err)
@@ -345,7 +347,9 @@ func (s *Server) exchangeCode(ctx context.Context, c *Client, f *params) (*token
 	}
 	switch {
 	case err == nil:
-	case checkErr != nil:
+	case checkErr != nil && errors.Is(err, checkErr):
+		// The request was refused (and, for a code, the code burned); a
+		// storage failure while committing that takes precedence below.
 		return nil, checkErr
 	case errors.Is(err, ErrNotFound):
 		return nil, badGrant("the code is invalid, expired or used")
@@ -354,6 +358,9 @@ func (s *Server) exchangeCode(ctx context.Context, c *Client, f *params) (*token
 		// this request is otherwise valid: a replay with a wrong verifier
 		// or another client's credentials proves nothing and must not let
 		// anyone knock out a legitimate client's tokens (RFC 9700 §4.2.4).
+		if g == nil {
+			return nil, badGrant("the code is invalid, expired or used")
+		}
 		g.ExpiresAt = now.Add(time.Hour) // expiry is not what this asks
 		if check(g) == nil {
 			s.log.WarnContext(ctx, "oauth2kit: authorization code replayed; revoking its tokens", "client_id", c.ID, "grant_id", g.ID)
@@ -416,7 +423,9 @@ func (s *Server) refresh(ctx context.Context, c *Client, f *params) (*tokenResul
 	})
 	switch {
 	case err == nil:
-	case checkErr != nil:
+	case checkErr != nil && errors.Is(err, checkErr):
+		// The request was refused (and, for a code, the code burned); a
+		// storage failure while committing that takes precedence below.
 		return nil, checkErr
 	case errors.Is(err, ErrNotFound):
 		return nil, badGrant("the refresh token is invalid, expired or revoked")
@@ -455,7 +464,7 @@ func (s *Server) clientCredentials(c *Client, f *params) (*tokenResult, *oauthEr
 	if err != nil {
 		return nil, oerr(500, ErrServerError, "the server could not complete the request")
 	}
-	at, e := s.issueAccess(c, c.ID, scope, fam, "", s.now())
+	at, e := s.mintFor(c, TokenInfo{UserID: c.ID, Scope: scope, GrantID: fam, ClientCredentials: true}, s.now())
 	if e != nil {
 		return nil, e
 	}
@@ -474,26 +483,22 @@ func (s *Server) allowedScope(c *Client, requested string) (string, *oauthError)
 			requested = s.cfg.DefaultScope
 		}
 	}
+	// Bounded so that every token minted with it stays within what the
+	// server accepts back (maxTokenLen).
+	if len(requested) > maxScopeLen {
+		return "", oerr(400, ErrInvalidScope, "the scope is too long")
+	}
 	parts, ok := parseScope(requested)
 	if !ok {
 		return "", oerr(400, ErrInvalidScope, "the scope is malformed")
 	}
 	for _, p := range parts {
-		if len(c.Scopes) > 0 && !contains(c.Scopes, p) {
+		if len(c.Scopes) > 0 && !slices.Contains(c.Scopes, p) {
 			return "", oerr(400, ErrInvalidScope, "the client may not request scope "+p)
 		}
-		if len(s.cfg.Scopes) > 0 && !contains(s.cfg.Scopes, p) {
+		if len(s.cfg.Scopes) > 0 && !slices.Contains(s.cfg.Scopes, p) {
 			return "", oerr(400, ErrInvalidScope, "unknown scope")
 		}
 	}
 	return strings.Join(parts, " "), nil
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

@@ -1,0 +1,101 @@
+package core_test
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oauth2kit/oauth2kit/core"
+)
+
+// client_credentials tokens say so, and introspection names no user.
+func TestClientCredentialsTokensAreMarked(t *testing.T) {
+	e := newEnv(t, false)
+	w := e.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}, basic("conf", e.secret))
+	if w.status != 200 {
+		t.Fatalf("token: %d %s", w.status, w.body)
+	}
+	at := w.json(t)["access_token"].(string)
+	info, err := e.srv.CheckToken(t.Context(), at)
+	if err != nil || !info.ClientCredentials || info.UserID != "conf" {
+		t.Fatalf("info %+v %v", info, err)
+	}
+	m := e.post("/oauth2/introspect", url.Values{"token": {at}}, basic("conf", e.secret)).json(t)
+	if m["active"] != true || m["sub"] != "conf" {
+		t.Fatalf("introspection %v", m)
+	}
+	if _, ok := m["username"]; ok {
+		t.Errorf("client_credentials token introspected with a username: %v", m)
+	}
+	// A user's token is not marked.
+	uat, _ := e.tokens("read")
+	if info, _ := e.srv.CheckToken(t.Context(), uat); info == nil || info.ClientCredentials {
+		t.Errorf("user token marked as client_credentials: %+v", info)
+	}
+}
+
+// Revoking an expired access token still revokes its grant for its owner.
+func TestRevokeExpiredAccessTokenRevokesGrant(t *testing.T) {
+	e := newEnv(t, false)
+	at, rt := e.tokens("read")
+	e.now = e.now.Add(2 * time.Hour)
+	if w := e.post("/oauth2/revoke", url.Values{"token": {at}}, basic("conf", e.secret)); w.status != 200 || len(w.body) != 0 {
+		t.Fatalf("revoke: %d %s", w.status, w.body)
+	}
+	w := e.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, basic("conf", e.secret))
+	wantTokenError(t, w, 400, "invalid_grant")
+}
+
+// state and scope are bounded so every handle and token the server mints
+// is one it accepts back; within the bounds, the flow completes.
+func TestLongStateAndScope(t *testing.T) {
+	e := newEnv(t, false)
+	long := strings.Repeat("s", 2048)
+	page := e.authorize(codeQuery("conf", confCB, "read", long))
+	if page.status != 200 {
+		t.Fatalf("authorize with a 2048-byte state: %d %s", page.status, page.hdr.Get("Location"))
+	}
+	w := e.login(page, "alice", "pw")
+	if w.status != 303 {
+		t.Fatalf("login with a 2048-byte state: %d %s", w.status, w.body)
+	}
+	loc, _ := url.Parse(w.hdr.Get("Location"))
+	if loc.Query().Get("state") != long || loc.Query().Get("code") == "" {
+		t.Fatalf("state not returned intact")
+	}
+	// One byte more: refused by redirect, without echoing the state.
+	w = e.authorize(codeQuery("conf", confCB, "read", long+"s"))
+	q := wantRedirectError(t, w, confCB, "invalid_request", "")
+	if q.Has("state") {
+		t.Errorf("overlong state echoed")
+	}
+	// A scope over 1024 bytes is invalid_scope at the token endpoint too,
+	// even with no server scope list.
+	open := newEnv(t, false, func(c *core.Config) { c.Scopes = nil })
+	big := strings.TrimSpace(strings.Repeat("abcdefghi ", 103))
+	w = open.token(url.Values{"grant_type": {"client_credentials"}, "scope": {big}}, basic("conf", open.secret))
+	wantTokenError(t, w, 400, "invalid_scope")
+	ok := strings.TrimSpace(strings.Repeat("abcdefghi ", 100))
+	w = open.token(url.Values{"grant_type": {"client_credentials"}, "scope": {ok}}, basic("conf", open.secret))
+	if w.status != 200 {
+		t.Fatalf("1000-byte scope: %d %s", w.status, w.body)
+	}
+	if _, err := open.srv.CheckToken(t.Context(), w.json(t)["access_token"].(string)); err != nil {
+		t.Fatalf("minted token not accepted back: %v", err)
+	}
+}
+
+func TestConfigPrintsNoKeys(t *testing.T) {
+	e := newEnv(t, false)
+	cfg := e.srv.Config()
+	for _, out := range []string{fmt.Sprintf("%v", cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%v", core.Keys{CryptKey: cfg.CryptKey, SignKey: cfg.SignKey})} {
+		if strings.Contains(out, string(cfg.CryptKey)) || strings.Contains(out, string(cfg.SignKey)) || strings.Contains(out, fmt.Sprint(cfg.CryptKey)) {
+			t.Errorf("key material printed: %s", out)
+		}
+	}
+	if _, err := core.New(core.Config{Issuer: issuer, CryptKey: cfg.CryptKey, SignKey: cfg.SignKey, RevokeURL: "/oauth2/token"}, e.store, &testAuth{}); err == nil {
+		t.Errorf("duplicate endpoint paths accepted")
+	}
+}
