@@ -36,7 +36,7 @@ type TokenInfo struct {
 func (t *TokenInfo) HasScope(s string) bool { return HasScope(t.Scope, s) }
 
 const (
-	atVersion   = 1
+	atVersion             = 1
 	flagDraft10           = 1
 	flagClientCredentials = 2
 )

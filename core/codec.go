@@ -34,7 +34,9 @@ type Keys struct {
 }
 
 // String names the generation without its key material.
-func (k Keys) String() string { return "core.Keys{ID:" + k.ID + " CryptKey:[redacted] SignKey:[redacted]}" }
+func (k Keys) String() string {
+	return "core.Keys{ID:" + k.ID + " CryptKey:[redacted] SignKey:[redacted]}"
+}
 
 // Token type prefixes. The prefix and the key id are authenticated (as AEAD
 // associated data, or inside the MAC), so a token of one type can never be
@@ -51,10 +53,10 @@ const (
 	// info are bounded accordingly).
 	maxTokenLen  = 8192
 	maxHandleLen = 16384
-	maxScopeLen = 1024
-	maxStateLen = 2048
-	maxInfoLen  = 1024
-	randBytes   = 32 // 256 bits for codes, refresh tokens, secrets
+	maxScopeLen  = 1024
+	maxStateLen  = 2048
+	maxInfoLen   = 1024
+	randBytes    = 32 // 256 bits for codes, refresh tokens, secrets
 )
 
 var errBadToken = errors.New("oauth2kit: invalid token")
