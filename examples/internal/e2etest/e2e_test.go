@@ -29,7 +29,7 @@ import (
 
 // examples are the example servers under test, by directory: one body of
 // tests runs against each. A new example is one more name here.
-var examples = []string{"nethttp", "custom"}
+var examples = []string{"nethttp", "custom", "gin", "echo", "fiber"}
 
 const (
 	// redirectURI is the demo client's first redirect URI; nothing

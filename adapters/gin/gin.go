@@ -1,0 +1,168 @@
+package ginadapter
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/oauth2kit/oauth2kit/core"
+)
+
+// TokenInfoKey is the gin context key under which Middleware stores the
+// *core.TokenInfo of the request's access token: c.Get(TokenInfoKey), or
+// the typed TokenInfo(c).
+const TokenInfoKey = "oauth2kit.token_info"
+
+// request adapts *gin.Context to core.Request. It holds the context
+// itself, one pointer, so wrapping it in the interface does not allocate.
+type request struct{ c *gin.Context }
+
+func (q request) Context() context.Context    { return q.c.Request.Context() }
+func (q request) Method() string              { return q.c.Request.Method }
+func (q request) Path() string                { return q.c.Request.URL.Path }
+func (q request) RawQuery() string            { return q.c.Request.URL.RawQuery }
+func (q request) Header(name string) []string { return q.c.Request.Header.Values(name) }
+func (q request) Body() io.Reader             { return q.c.Request.Body }
+func (q request) TLS() bool                   { return q.c.Request.TLS != nil }
+
+// RemoteAddr is the peer of the connection, not c.ClientIP(): gin trusts
+// X-Forwarded-For from every peer unless the app configures trusted
+// proxies, and a spoofable address would let a client dodge the
+// per-address throttle.
+func (q request) RemoteAddr() string { return q.c.Request.RemoteAddr }
+
+// responder adapts *gin.Context to core.Responder.
+type responder struct{ c *gin.Context }
+
+func (p responder) SetHeader(name, value string) { p.c.Writer.Header().Set(name, value) }
+func (p responder) AddHeader(name, value string) { p.c.Writer.Header().Add(name, value) }
+func (p responder) Send(status int, body []byte) error {
+	p.c.Status(status)
+	if len(body) == 0 {
+		p.c.Writer.WriteHeaderNow()
+		return nil
+	}
+	_, err := p.c.Writer.Write(body)
+	return err
+}
+
+// Request wraps c as a core.Request, for apps that call core functions
+// (Server.SendGrant, Server.CheckRequest) from their own handlers. It is
+// valid only while the handler runs: gin reuses its contexts.
+func Request(c *gin.Context) core.Request { return request{c} }
+
+// Responder wraps c as a core.Responder.
+func Responder(c *gin.Context) core.Responder { return responder{c} }
+
+// Unwrap returns the *gin.Context behind a core.Request built by this
+// package (inside an Authenticator, to read the app's own cookies or
+// session), or nil. Do not keep it past the call: gin reuses its contexts.
+func Unwrap(r core.Request) *gin.Context {
+	if q, ok := r.(request); ok {
+		return q.c
+	}
+	return nil
+}
+
+// Handler serves the server's endpoints and answers 404 for any other
+// path, for use as a single route or in NoRoute.
+func Handler(s *core.Server) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if !s.Handle(responder{c}, request{c}) {
+			c.AbortWithStatus(http.StatusNotFound)
+		}
+	}
+}
+
+// Mount registers every endpoint path of s, for any method, on r (an
+// *gin.Engine or a *gin.RouterGroup). On a group the paths are taken as
+// full request paths and registered relative to the group's base path;
+// Mount panics, as gin does for a bad route, when one lies outside it.
+func Mount(r gin.IRouter, s *core.Server) {
+	base := "/"
+	if g, ok := r.(interface{ BasePath() string }); ok {
+		base = g.BasePath()
+	}
+	base = strings.TrimSuffix(base, "/")
+	h := Handler(s)
+	for _, p := range s.Paths() {
+		rel, ok := strings.CutPrefix(p, base)
+		if !ok || (rel != "" && rel[0] != '/') {
+			panic(fmt.Sprintf("ginadapter: endpoint path %q is outside the group %q; set the core.Config paths to the full request paths", p, base))
+		}
+		r.Any(rel, h)
+	}
+}
+
+// TokenInfo returns the token info Middleware stored in c.
+func TokenInfo(c *gin.Context) (*core.TokenInfo, bool) {
+	v, ok := c.Get(TokenInfoKey)
+	if !ok {
+		return nil, false
+	}
+	ti, ok := v.(*core.TokenInfo)
+	return ti, ok
+}
+
+// Middleware lets a request through only with a valid access token holding
+// every scope in scopes, and stores its token info under TokenInfoKey (see
+// TokenInfo). Otherwise it answers the refusal of RFC 6750 §3 (401, 403 or
+// 400 with WWW-Authenticate and a JSON body) and aborts the chain.
+//
+// When the token may come in a form body (RFC 6750 §2.2), the body the
+// check read is put back for the handler.
+func Middleware(s *core.Server, scopes ...string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		r := c.Request
+		// Record the body whether or not an Authorization header came: the
+		// check reads a form body in both cases (a token in the header and
+		// another in the body is invalid_request).
+		var rec *recordingBody
+		if r.Body != nil && r.Body != http.NoBody {
+			rec = &recordingBody{r: r.Body}
+			r.Body = rec
+		}
+		info, rerr := s.CheckRequest(request{c}, scopes...)
+		if rec != nil {
+			r.Body = rec.replay()
+		}
+		if rerr != nil {
+			rerr.Write(responder{c})
+			c.Abort()
+			return
+		}
+		c.Set(TokenInfoKey, info)
+		c.Next()
+	}
+}
+
+// recordingBody keeps what was read so it can be replayed.
+type recordingBody struct {
+	r   io.ReadCloser
+	buf bytes.Buffer
+}
+
+func (b *recordingBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.buf.Write(p[:n])
+	return n, err
+}
+
+func (b *recordingBody) Close() error { return b.r.Close() }
+
+// replay is the body as the handler should see it: what the check read,
+// then the rest. Nothing read (a JSON body, say) gives the original back.
+func (b *recordingBody) replay() io.ReadCloser {
+	if b.buf.Len() == 0 {
+		return b.r
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(&b.buf, b.r), b.r}
+}
