@@ -257,10 +257,10 @@ func (s *Server) extractToken(r Request) (tok, scheme string, rerr *ResourceErro
 		}
 	}
 	if strings.Contains(r.RawQuery(), "oauth_token") {
+		// The query belongs to the app: one that does not parse as ours
+		// carries no oauth_token we could use, and is not refused for it.
 		var q params
-		if parseParams(r.RawQuery(), s.cfg.MaxParams, s.cfg.MaxValueLength, &q) != nil {
-			return "", "", s.resourceError(400, ErrInvalidRequest, "", true, nil)
-		}
+		_ = parseParams(r.RawQuery(), s.cfg.MaxParams, s.cfg.MaxValueLength, &q)
 		if t := q.get("oauth_token"); t != "" {
 			tok, scheme = t, "OAuth"
 			found++

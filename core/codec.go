@@ -68,10 +68,11 @@ type keyGen struct {
 	rtKey   []byte      // refresh token signatures
 	codeKey []byte      // code signatures
 	csrfKey []byte      // CSRF tokens and session binding
-	macPool sync.Pool   // of *macState for rtKey/codeKey/csrfKey
+	chkKey  []byte      // self-check tags inside codes and refresh tokens
+	macPool sync.Pool   // of *macState for the four MAC keys
 }
 
-type macState struct{ rt, code, csrf hash.Hash }
+type macState struct{ rt, code, csrf, chk hash.Hash }
 
 // ring holds every key generation the server accepts; primary mints.
 type ring struct {
@@ -117,6 +118,7 @@ func newKeyGen(k Keys) (*keyGen, error) {
 	g.rtKey = mk(k.SignKey, "rt/hmac")
 	g.codeKey = mk(k.SignKey, "code/hmac")
 	g.csrfKey = mk(k.SignKey, "csrf")
+	g.chkKey = mk(k.SignKey, "opaque/check")
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +133,7 @@ func newKeyGen(k Keys) (*keyGen, error) {
 			rt:   hmac.New(sha256.New, g.rtKey),
 			code: hmac.New(sha256.New, g.codeKey),
 			csrf: hmac.New(sha256.New, g.csrfKey),
+			chk:  hmac.New(sha256.New, g.chkKey),
 		}
 	}
 	return g, nil
@@ -164,6 +167,8 @@ func (g *keyGen) mac(dst []byte, which byte, parts ...string) []byte {
 		h = st.rt
 	case 'c':
 		h = st.code
+	case 'k':
+		h = st.chk
 	default:
 		h = st.csrf
 	}
@@ -191,12 +196,26 @@ func randomToken(n int) (string, error) {
 // newOpaque mints an opaque code or refresh token "<prefix>.<kid>.<random>"
 // and returns it with the signature the store keeps.
 func (r *ring) newOpaque(prefix string) (tok, sig string, err error) {
-	rnd, err := randomToken(randBytes)
-	if err != nil {
+	g := r.primary
+	var raw [randBytes + tagBytes]byte
+	if _, err := rand.Read(raw[:randBytes]); err != nil {
 		return "", "", err
 	}
-	tok = prefix + "." + r.primary.id + "." + rnd
-	return tok, r.primary.sigOf(prefix, tok), nil
+	g.tag(raw[randBytes:randBytes], prefix, raw[:randBytes])
+	tok = prefix + "." + g.id + "." + base64.RawURLEncoding.EncodeToString(raw[:])
+	return tok, g.sigOf(prefix, tok), nil
+}
+
+// tagBytes is the length of the self-check tag in codes and refresh
+// tokens: a MAC of the random part, so a forged or mistyped token is
+// refused without a storage lookup (a guessing flood never reaches the
+// database).
+const tagBytes = 16
+
+func (g *keyGen) tag(dst []byte, prefix string, rnd []byte) []byte {
+	var buf [sha256.Size]byte
+	m := g.mac(buf[:0], 'k', prefix, string(rnd))
+	return append(dst, m[:tagBytes]...)
 }
 
 func (g *keyGen) sigOf(prefix, tok string) string {
@@ -217,11 +236,19 @@ func (r *ring) opaqueSig(prefix, tok string) (string, bool) {
 		return "", false
 	}
 	typ, kid, body, ok := split3(tok)
-	if !ok || typ != prefix || base64.RawURLEncoding.DecodedLen(len(body)) != randBytes || !isB64URL(body) {
+	if !ok || typ != prefix || base64.RawURLEncoding.DecodedLen(len(body)) != randBytes+tagBytes {
 		return "", false
 	}
 	g := r.byID[kid]
 	if g == nil {
+		return "", false
+	}
+	var raw [randBytes + tagBytes]byte
+	if n, err := strictB64.Decode(raw[:], bytesOf(body)); err != nil || n != len(raw) {
+		return "", false
+	}
+	var want [tagBytes]byte
+	if !hmac.Equal(g.tag(want[:0], prefix, raw[:randBytes]), raw[randBytes:]) {
 		return "", false
 	}
 	return g.sigOf(prefix, tok), true

@@ -1,6 +1,7 @@
 package core_test
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/oauth2kit/oauth2kit/core"
+	"github.com/oauth2kit/oauth2kit/core/memstore"
 )
 
 // client_credentials tokens say so, and introspection names no user.
@@ -97,5 +99,60 @@ func TestConfigPrintsNoKeys(t *testing.T) {
 	}
 	if _, err := core.New(core.Config{Issuer: issuer, CryptKey: cfg.CryptKey, SignKey: cfg.SignKey, RevokeURL: "/oauth2/token"}, e.store, &testAuth{}); err == nil {
 		t.Errorf("duplicate endpoint paths accepted")
+	}
+}
+
+// countingStore counts the lookups that reach storage.
+type countingStore struct {
+	*memstore.Store
+	lookups int
+}
+
+func (c *countingStore) RotateRefreshToken(ctx context.Context, sig string, now time.Time, issue func(*core.RefreshToken) (*core.RefreshToken, error)) (*core.RefreshToken, error) {
+	c.lookups++
+	return c.Store.RotateRefreshToken(ctx, sig, now, issue)
+}
+
+func (c *countingStore) RedeemCode(ctx context.Context, sig string, now time.Time, issue func(*core.Grant) (*core.RefreshToken, error)) (*core.Grant, error) {
+	c.lookups++
+	return c.Store.RedeemCode(ctx, sig, now, issue)
+}
+
+// Codes and refresh tokens carry a MAC of their random part: a forged or
+// altered one is refused without a storage lookup (SECURITY.md §4.2).
+func TestForgedOpaqueTokensNeverReachStorage(t *testing.T) {
+	e := newEnv(t, false)
+	cs := &countingStore{Store: e.store}
+	srv, err := core.New(e.srv.Config(), cs, &testAuth{srv: &e.srv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rt := e.tokens("read")
+	code := e.code("read")
+	e.srv = srv
+	flip := func(tok string, i int) string {
+		b := []byte(tok)
+		if b[i] == 'A' {
+			b[i] = 'B'
+		} else {
+			b[i] = 'A'
+		}
+		return string(b)
+	}
+	for _, tok := range []string{flip(rt, len(rt)-30), flip(rt, len(rt)-5)} {
+		wantTokenError(t, e.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok}}, basic("conf", e.secret)), 400, "invalid_grant")
+	}
+	for _, c := range []string{flip(code, len(code)-30), flip(code, len(code)-5)} {
+		wantTokenError(t, e.token(url.Values{"grant_type": {"authorization_code"}, "code": {c}, "redirect_uri": {confCB}, "code_verifier": {verifier}}, basic("conf", e.secret)), 400, "invalid_grant")
+	}
+	if cs.lookups != 0 {
+		t.Fatalf("%d forged tokens reached storage", cs.lookups)
+	}
+	// The genuine ones still work, through storage.
+	if w := e.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, basic("conf", e.secret)); w.status != 200 {
+		t.Fatalf("genuine refresh: %d %s", w.status, w.body)
+	}
+	if cs.lookups != 1 {
+		t.Fatalf("lookups = %d, want 1", cs.lookups)
 	}
 }

@@ -455,7 +455,9 @@ func TestR08_ChallengeBoundServerSideAndNeverEchoed(t *testing.T) {
 	wantErrorPage(t, e2.post("/oauth2/login", hf, nil), 400)
 }
 
-var codeRe = regexp.MustCompile(`^ac2\.[A-Za-z0-9_-]{1,32}\.([A-Za-z0-9_-]{43})$`)
+// codeRe: the random part (256 bits, 43 characters) then the 16-byte
+// self-check tag (the code is 48 bytes of base64url in all).
+var codeRe = regexp.MustCompile(`^ac2\.[A-Za-z0-9_-]{1,32}\.([A-Za-z0-9_-]{43})[A-Za-z0-9_-]{21}$`)
 
 func TestR09_CodeLifetimeSingleUseEntropy(t *testing.T) {
 	t.Run("expires after the default 60 s", func(t *testing.T) {
@@ -512,7 +514,7 @@ func TestR09_CodeLifetimeSingleUseEntropy(t *testing.T) {
 			code := e.code("")
 			m := codeRe.FindStringSubmatch(code)
 			if m == nil {
-				t.Fatalf("code %q does not have the form ac2.<kid>.<43 base64url chars>", code)
+				t.Fatalf("code %q does not have the form ac2.<kid>.<64 base64url chars>", code)
 			}
 			raw, err := base64.RawURLEncoding.DecodeString(m[1])
 			if err != nil || len(raw) != 32 {

@@ -128,24 +128,33 @@ func (s *Server) putParams(p *params) {
 }
 
 // revocationCache remembers "family not revoked" answers for a bounded time
-// when Config.RevocationCacheTTL is set.
+// when Config.RevocationCacheTTL is set. Two generations of maps: answers
+// go into the current one, which becomes the previous one after a TTL (or
+// when it grows past maxCacheEntries), and the previous one is then dropped
+// whole. No scan ever runs under the lock on the resource-check path.
 type revocationCache struct {
-	ttl time.Duration
-	mu  sync.Mutex
-	m   map[string]time.Time // family -> checked until
+	ttl       time.Duration
+	mu        sync.RWMutex
+	cur, prev map[string]time.Time // family -> fresh until
+	started   time.Time            // of cur
 }
 
+const maxCacheEntries = 100_000
+
 func newRevocationCache(ttl time.Duration) *revocationCache {
-	return &revocationCache{ttl: ttl, m: map[string]time.Time{}}
+	return &revocationCache{ttl: ttl, cur: map[string]time.Time{}, prev: map[string]time.Time{}}
 }
 
 func (c *revocationCache) fresh(id string, now time.Time) bool {
 	if c.ttl <= 0 {
 		return false
 	}
-	c.mu.Lock()
-	until, ok := c.m[id]
-	c.mu.Unlock()
+	c.mu.RLock()
+	until, ok := c.cur[id]
+	if !ok {
+		until, ok = c.prev[id]
+	}
+	c.mu.RUnlock()
 	return ok && now.Before(until)
 }
 
@@ -154,17 +163,10 @@ func (c *revocationCache) remember(id string, now time.Time) {
 		return
 	}
 	c.mu.Lock()
-	if len(c.m) > 100_000 {
-		for k, t := range c.m {
-			if !now.Before(t) {
-				delete(c.m, k)
-			}
-		}
-		if len(c.m) > 100_000 {
-			clear(c.m)
-		}
+	if now.Sub(c.started) >= c.ttl || len(c.cur) >= maxCacheEntries {
+		c.prev, c.cur, c.started = c.cur, make(map[string]time.Time, len(c.cur)), now
 	}
-	c.m[id] = now.Add(c.ttl)
+	c.cur[id] = now.Add(c.ttl)
 	c.mu.Unlock()
 }
 
@@ -173,6 +175,7 @@ func (c *revocationCache) forget(id string) {
 		return
 	}
 	c.mu.Lock()
-	delete(c.m, id)
+	delete(c.cur, id)
+	delete(c.prev, id)
 	c.mu.Unlock()
 }

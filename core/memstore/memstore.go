@@ -87,6 +87,19 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 			delete(s.consents, k)
 		}
 	}
+	// Its codes and refresh tokens go too, so a client registered later
+	// under the same id cannot use them. (Access tokens already issued run
+	// out on their own, within the access-token lifetime.)
+	for k, g := range s.grants {
+		if g.ClientID == id {
+			delete(s.grants, k)
+		}
+	}
+	for k, rt := range s.refresh {
+		if rt.ClientID == id {
+			delete(s.refresh, k)
+		}
+	}
 	return nil
 }
 

@@ -551,3 +551,36 @@ func TestClientAdmin(t *testing.T) {
 		}
 	})
 }
+
+// Deleting a client deletes its codes and refresh tokens, so a client
+// registered later under the same id cannot redeem or refresh with them.
+func TestDeleteClientDropsItsCredentials(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *testDB) {
+		s, _ := newStore(t, d)
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		c := &core.Client{ID: "conf", SecretHash: "sha256$x", RedirectURIs: []string{"https://a.example/cb"}}
+		if err := s.SaveClient(bg, c); err != nil {
+			t.Fatal(err)
+		}
+		g := grantAt(now, time.Minute)
+		mustCreate(t, s, g)
+		used := grantAt(now, time.Minute)
+		mustCreate(t, s, used)
+		rt := refreshFor(used, now, time.Hour)
+		if _, err := s.RedeemCode(bg, used.CodeSig, now, issueRefresh(rt)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteClient(bg, "conf"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveClient(bg, c); err != nil { // re-registered under the same id
+			t.Fatal(err)
+		}
+		if _, err := s.RedeemCode(bg, g.CodeSig, now, neverIssue(t)); !errors.Is(err, core.ErrNotFound) {
+			t.Errorf("code of the deleted client: %v, want ErrNotFound", err)
+		}
+		if _, err := s.GetRefreshToken(bg, rt.Sig); !errors.Is(err, core.ErrNotFound) {
+			t.Errorf("refresh token of the deleted client: %v, want ErrNotFound", err)
+		}
+	})
+}

@@ -113,7 +113,15 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 		if res.RowsAffected == 0 {
 			return core.ErrNotFound
 		}
-		return tx.Where("client_id = ?", id).Delete(&consentRow{}).Error
+		// Its codes and refresh tokens go too, so a client registered later
+		// under the same id cannot use them. (Access tokens already issued
+		// run out on their own, within the access-token lifetime.)
+		for _, m := range []any{&consentRow{}, &grantRow{}, &refreshRow{}} {
+			if err := tx.Where("client_id = ?", id).Delete(m).Error; err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

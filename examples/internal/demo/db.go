@@ -48,12 +48,14 @@ func OpenDB(dsn string) (*gorm.DB, error) {
 
 // SQLiteDSN turns a file path into a mattn/go-sqlite3 DSN: WAL, a busy
 // timeout, immediate write transactions (so concurrent writers queue
-// instead of failing with "database is locked"), foreign keys on.
+// instead of failing with "database is locked"), foreign keys on, and
+// SQLite's default synchronous=FULL, so a consumed code survives a power
+// loss (NORMAL could lose the last commits and let a code be replayed).
 func SQLiteDSN(path string) string {
 	if strings.HasPrefix(path, "file:") {
 		return path
 	}
-	return "file:" + filepath.ToSlash(path) + "?_txlock=immediate&_busy_timeout=5000&_journal_mode=WAL&_foreign_keys=on&_synchronous=NORMAL"
+	return "file:" + filepath.ToSlash(path) + "?_txlock=immediate&_busy_timeout=5000&_journal_mode=WAL&_foreign_keys=on"
 }
 
 // MySQLDSN converts mysql://user:pass@host:port/db?opts into the
