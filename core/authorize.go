@@ -85,21 +85,49 @@ type AuthorizationRequest struct {
 	Form url.Values
 	// ProcessLoginURL is where the login and consent forms post.
 	ProcessLoginURL string
-	// Handle and CSRFToken are the values of the hidden fields
-	// FieldRequest and FieldCSRF.
-	Handle    string
-	CSRFToken string
+	p               pending
+	sess            string // the browser session the request is bound to
+	srv             *Server
+	// The sealed handle and its CSRF token, made on first use: an app
+	// that calls SendGrant at once from Login (the user is known) never
+	// pays for sealing a form it does not show.
+	handle, csrf string
+}
 
-	p    pending
-	sess string // the browser session the request is bound to
+// Handle is the value of the hidden field FieldRequest: the request,
+// sealed (encrypted and authenticated) and bound to the browser session.
+// It is "" only if sealing failed (no randomness); the form then fails
+// safely with a 400 page.
+func (ar *AuthorizationRequest) Handle() string { ar.seal(); return ar.handle }
+
+// CSRFToken is the value of the hidden field FieldCSRF.
+func (ar *AuthorizationRequest) CSRFToken() string { ar.seal(); return ar.csrf }
+
+func (ar *AuthorizationRequest) seal() {
+	if ar.handle != "" || ar.srv == nil {
+		return
+	}
+	s := ar.srv
+	p := ar.p
+	nonce, err := randomToken(16)
+	if err != nil {
+		return
+	}
+	p.nonce = nonce
+	p.binding = sessionBinding(s.keys.primary, ar.sess)
+	h, err := s.sealPending(&p)
+	if err != nil {
+		return
+	}
+	ar.handle, ar.csrf = h, csrfToken(s.keys.primary, ar.sess, nonce)
 }
 
 // HiddenFields returns the hidden form fields the login and consent forms
 // must carry, HTML-escaped, ready to insert into a page (for html/template,
 // wrap in template.HTML).
 func (ar *AuthorizationRequest) HiddenFields() string {
-	return `<input type="hidden" name="` + FieldRequest + `" value="` + html.EscapeString(ar.Handle) +
-		`"><input type="hidden" name="` + FieldCSRF + `" value="` + html.EscapeString(ar.CSRFToken) + `">`
+	return `<input type="hidden" name="` + FieldRequest + `" value="` + html.EscapeString(ar.Handle()) +
+		`"><input type="hidden" name="` + FieldCSRF + `" value="` + html.EscapeString(ar.CSRFToken()) + `">`
 }
 
 // pending is the sealed content of a handle.
@@ -123,7 +151,10 @@ type pending struct {
 const pendingVersion = 1
 
 func (s *Server) sealPending(p *pending) (string, error) {
-	var w fieldWriter
+	// Sized once (12 strings with their length prefixes, 3 numbers):
+	// growing from nil reallocated several times per authorization request.
+	w := fieldWriter{b: make([]byte, 0, 64+len(p.clientID)+len(p.sentURI)+len(p.redirect)+len(p.scope)+len(p.state)+
+		len(p.challenge)+len(p.method)+len(p.binding)+len(p.userID)+len(p.info)+len(p.nonce)+len(p.clientName))}
 	w.num(pendingVersion)
 	w.num(p.exp)
 	flags := int64(0)
@@ -415,22 +446,12 @@ func csrfToken(g *keyGen, sess, nonce string) string {
 }
 
 func (s *Server) newAuthorizationRequest(p *pending, sess string) (*AuthorizationRequest, bool) {
-	nonce, err := randomToken(16)
-	if err != nil {
-		return nil, false
-	}
-	p.nonce = nonce
-	p.binding = sessionBinding(s.keys.primary, sess)
-	h, err := s.sealPending(p)
-	if err != nil {
-		return nil, false
-	}
 	scopes, _ := parseScope(p.scope)
 	return &AuthorizationRequest{
 		ClientID: p.clientID, ClientName: p.clientName, RedirectURI: p.redirect,
 		Scope: p.scope, Scopes: scopes, State: p.state, UserID: p.userID,
 		ProcessLoginURL: s.cfg.ProcessLoginURL,
-		Handle:          h, CSRFToken: csrfToken(s.keys.primary, sess, nonce), p: *p, sess: sess,
+		p:               *p, sess: sess, srv: s,
 	}, true
 }
 

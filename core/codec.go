@@ -319,17 +319,25 @@ func (r *ring) seal(prefix string, pt []byte) (string, error) {
 		aead = g.prAEAD
 	}
 	hdrLen := len(prefix) + len(g.id) + 2
-	raw := make([]byte, chacha20poly1305.NonceSizeX, chacha20poly1305.NonceSizeX+len(pt)+aead.Overhead())
+	rawLen := chacha20poly1305.NonceSizeX + len(pt) + aead.Overhead()
+	encLen := base64.RawURLEncoding.EncodedLen(rawLen)
+	// One allocation for everything: the token text (header, then the
+	// base64 of nonce and ciphertext) at the front, the binary nonce and
+	// ciphertext after it. The encoding writes only below hdrLen+encLen,
+	// so it never overwrites the bytes it reads. Minting runs on every
+	// token response; this replaces three allocations and a copy.
+	buf := make([]byte, hdrLen+encLen+rawLen)
+	raw := buf[hdrLen+encLen : hdrLen+encLen+chacha20poly1305.NonceSizeX : hdrLen+encLen+rawLen]
 	if _, err := rand.Read(raw); err != nil {
 		return "", err
 	}
 	// The header is authenticated, so type, version and key id cannot be
 	// swapped (a pending request can never pass as an access token).
-	hdr := make([]byte, 0, hdrLen+base64.RawURLEncoding.EncodedLen(cap(raw)))
-	hdr = append(append(append(append(hdr, prefix...), '.'), g.id...), '.')
+	hdr := append(append(append(append(buf[:0:hdrLen], prefix...), '.'), g.id...), '.')
 	raw = aead.Seal(raw, raw, pt, hdr)
-	out := base64.RawURLEncoding.AppendEncode(hdr, raw)
-	return string(out), nil
+	out := base64.RawURLEncoding.AppendEncode(buf[:hdrLen:hdrLen+encLen], raw)
+	// buf is never written again and nobody else holds it.
+	return stringOf(out), nil
 }
 
 // open decrypts a token sealed by seal under any known key generation. It

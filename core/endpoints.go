@@ -111,7 +111,7 @@ func (s *Server) Introspect(w Responder, r Request) {
 	}
 	ctx := r.Context()
 	now := s.now()
-	inactive := []byte(`{"active":false}`)
+	inactive := inactiveJSON
 	o := newJSON(384)
 	o.boolean("active", true)
 	switch {
@@ -187,6 +187,11 @@ func (s *Server) Introspect(w Responder, r Request) {
 	}
 	sendJSON(w, 200, o.bytes())
 }
+
+// inactiveJSON is the whole answer for any unusable token, shared (like
+// the metadata) instead of allocated per request; Responders do not write
+// into bodies they are given.
+var inactiveJSON = []byte(`{"active":false}`)
 
 // Metadata serves the RFC 8414 authorization server metadata.
 func (s *Server) Metadata(w Responder, r Request) {

@@ -2,7 +2,9 @@ package core
 
 import (
 	"net"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,6 +24,10 @@ type throttle struct {
 	window          time.Duration
 	mu              sync.Mutex
 	m               map[string]*window
+	// entries mirrors len(m) (written under mu): blocked, which runs on
+	// every client authentication, answers "not blocked" without the lock
+	// or building keys while no failure at all is on record.
+	entries atomic.Int64
 }
 
 type window struct {
@@ -49,6 +55,12 @@ func addrKey(remote string) string {
 	if err != nil {
 		host = remote
 	}
+	// Fast path without allocations for a plain IPv4 address: netip
+	// accepts only canonical dotted decimal for it, so host is already
+	// what ip4.String() below would print.
+	if a, err := netip.ParseAddr(host); err == nil && a.Is4() {
+		return "a:" + host
+	}
 	ip := net.ParseIP(host)
 	if ip == nil {
 		return "a:" + host
@@ -62,6 +74,9 @@ func addrKey(remote string) string {
 // blocked reports how long the caller must wait before another attempt for
 // this account or address, 0 if it may try now.
 func (t *throttle) blocked(account, remote string, now time.Time) time.Duration {
+	if t.entries.Load() == 0 {
+		return 0 // no failure recorded: nothing can be blocked
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	wait := time.Duration(0)
@@ -112,4 +127,5 @@ func (t *throttle) fail(account, remote string, now time.Time) {
 		bump(t.accountKey(account, addr))
 	}
 	bump(addr)
+	t.entries.Store(int64(len(t.m)))
 }

@@ -62,11 +62,13 @@ func (s *Server) readPost(w Responder, r Request, f *params) *oauthError {
 // client_id/client_secret in the body, never both; public clients send
 // client_id only. Failures are counted for throttling.
 func (s *Server) authenticateClient(r Request, f *params, allowPublic bool) (clientAuth, *oauthError) {
-	basicChallenge := `Basic realm="` + SafeDescription(s.cfg.Realm) + `", charset="UTF-8"`
+	// The challenge is built only on the failure paths that send it: a
+	// concatenation here cost an allocation on every token request.
+	basicChallenge := func() string { return `Basic realm="` + SafeDescription(s.cfg.Realm) + `", charset="UTF-8"` }
 	invalid := func(basic bool) *oauthError {
 		if basic {
 			e := oerr(401, ErrInvalidClient, "client authentication failed")
-			e.challenge = basicChallenge
+			e.challenge = basicChallenge()
 			return e
 		}
 		return oerr(400, ErrInvalidClient, "client authentication failed")
@@ -104,7 +106,7 @@ func (s *Server) authenticateClient(r Request, f *params, allowPublic bool) (cli
 	}
 	if bodyID == "" {
 		e := oerr(401, ErrInvalidClient, "client authentication is required")
-		e.challenge = basicChallenge
+		e.challenge = basicChallenge()
 		return clientAuth{}, e
 	}
 	id, secret = bodyID, bodySecret

@@ -25,6 +25,10 @@ func main() {
 			WriteTimeout: 30 * time.Second,
 			IdleTimeout:  60 * time.Second,
 			BodyLimit:    64 << 10,
+			// Request line and headers: an authorization URL may carry a
+			// 2 KiB state, a long redirect URI and scope (fasthttp's
+			// default 4 KiB would answer 431 before the kit sees them).
+			ReadBufferSize: 16 << 10,
 			// X-Forwarded-* only from listed proxies (none here): the kit
 			// decides the Secure cookie attribute from the scheme.
 			EnableTrustedProxyCheck: true,

@@ -111,3 +111,12 @@ func (a *authenticator) Consent(w core.Responder, r core.Request, ar *core.Autho
 func (a *authenticator) ErrorPage(w core.Responder, r core.Request, status int, code, description string) {
 	render(w, status, "error", map[string]any{"Title": "Error", "Code": code, "Description": description})
 }
+
+// NewAuthenticator returns the demo's login, consent and error pages with
+// the demo user, for code that builds its own core.Server (the security
+// tests mount the kit in-process): pass auth to core.New, then bind the
+// server before serving.
+func NewAuthenticator(log *slog.Logger) (auth core.Authenticator, bind func(*core.Server)) {
+	a := &authenticator{users: demoUsers(), log: log}
+	return a, func(s *core.Server) { a.srv = s }
+}
