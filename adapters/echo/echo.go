@@ -1,7 +1,6 @@
 package echoadapter
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -126,18 +125,15 @@ func Middleware(s *core.Server, scopes ...string) echo.MiddlewareFunc {
 			r := c.Request()
 			// The check reads a form body whether or not an Authorization
 			// header came (a token in both is invalid_request): record it.
-			var rec *recordingBody
+			var rec *core.BodyRecorder
 			if r.Body != nil && r.Body != http.NoBody {
-				rec = &recordingBody{r: r.Body}
+				rec = core.NewBodyRecorder(r.Body)
 				r.Body = rec
 			}
 			x := &exchange{c: c}
 			info, rerr := s.CheckRequest(x, scopes...)
 			if rec != nil {
-				r.Body = struct {
-					io.Reader
-					io.Closer
-				}{io.MultiReader(bytes.NewReader(rec.buf.Bytes()), rec.r), rec.r}
+				r.Body = rec.Replay()
 			}
 			if rerr != nil {
 				rerr.Write(x)
@@ -148,17 +144,3 @@ func Middleware(s *core.Server, scopes ...string) echo.MiddlewareFunc {
 		}
 	}
 }
-
-// recordingBody keeps what was read so it can be replayed.
-type recordingBody struct {
-	r   io.ReadCloser
-	buf bytes.Buffer
-}
-
-func (b *recordingBody) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	b.buf.Write(p[:n])
-	return n, err
-}
-
-func (b *recordingBody) Close() error { return b.r.Close() }

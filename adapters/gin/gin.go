@@ -1,7 +1,6 @@
 package ginadapter
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -122,14 +121,14 @@ func Middleware(s *core.Server, scopes ...string) gin.HandlerFunc {
 		// Record the body whether or not an Authorization header came: the
 		// check reads a form body in both cases (a token in the header and
 		// another in the body is invalid_request).
-		var rec *recordingBody
+		var rec *core.BodyRecorder
 		if r.Body != nil && r.Body != http.NoBody {
-			rec = &recordingBody{r: r.Body}
+			rec = core.NewBodyRecorder(r.Body)
 			r.Body = rec
 		}
 		info, rerr := s.CheckRequest(request{c}, scopes...)
 		if rec != nil {
-			r.Body = rec.replay()
+			r.Body = rec.Replay()
 		}
 		if rerr != nil {
 			rerr.Write(responder{c})
@@ -139,30 +138,4 @@ func Middleware(s *core.Server, scopes ...string) gin.HandlerFunc {
 		c.Set(TokenInfoKey, info)
 		c.Next()
 	}
-}
-
-// recordingBody keeps what was read so it can be replayed.
-type recordingBody struct {
-	r   io.ReadCloser
-	buf bytes.Buffer
-}
-
-func (b *recordingBody) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	b.buf.Write(p[:n])
-	return n, err
-}
-
-func (b *recordingBody) Close() error { return b.r.Close() }
-
-// replay is the body as the handler should see it: what the check read,
-// then the rest. Nothing read (a JSON body, say) gives the original back.
-func (b *recordingBody) replay() io.ReadCloser {
-	if b.buf.Len() == 0 {
-		return b.r
-	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{io.MultiReader(&b.buf, b.r), b.r}
 }

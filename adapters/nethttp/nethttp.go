@@ -8,7 +8,6 @@
 package nethttp
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -97,17 +96,14 @@ func Middleware(s *core.Server, scopes ...string) func(http.Handler) http.Handle
 			// Record the body whether or not an Authorization header came:
 			// the check reads a form body in both cases (a token in the
 			// header and another in the body is invalid_request).
-			var rec *recordingBody
+			var rec *core.BodyRecorder
 			if r.Body != nil && r.Body != http.NoBody {
-				rec = &recordingBody{r: r.Body}
+				rec = core.NewBodyRecorder(r.Body)
 				r.Body = rec
 			}
 			info, rerr := s.CheckRequest(request{r}, scopes...)
 			if rec != nil {
-				r.Body = struct {
-					io.Reader
-					io.Closer
-				}{io.MultiReader(bytes.NewReader(rec.buf.Bytes()), rec.r), rec.r}
+				r.Body = rec.Replay()
 			}
 			if rerr != nil {
 				rerr.Write(responder{w})
@@ -117,17 +113,3 @@ func Middleware(s *core.Server, scopes ...string) func(http.Handler) http.Handle
 		})
 	}
 }
-
-// recordingBody keeps what was read so it can be replayed.
-type recordingBody struct {
-	r   io.ReadCloser
-	buf bytes.Buffer
-}
-
-func (b *recordingBody) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	b.buf.Write(p[:n])
-	return n, err
-}
-
-func (b *recordingBody) Close() error { return b.r.Close() }
