@@ -147,7 +147,7 @@ func (s *Server) checkToken(ctx context.Context, token string, info *TokenInfo) 
 	if err := s.openAccessToken(token, now, info); err != nil {
 		return err
 	}
-	if s.revCache.fresh(info.GrantID, now) {
+	if _, fresh := s.revCache.get(info.GrantID, now); fresh {
 		return nil
 	}
 	revoked, err := s.store.IsFamilyRevoked(ctx, info.GrantID)
@@ -157,7 +157,7 @@ func (s *Server) checkToken(ctx context.Context, token string, info *TokenInfo) 
 	if revoked {
 		return errTokenRevoked
 	}
-	s.revCache.remember(info.GrantID, now)
+	s.revCache.put(info.GrantID, struct{}{}, now)
 	return nil
 }
 

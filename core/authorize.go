@@ -283,7 +283,7 @@ func (s *Server) Authorize(w Responder, r Request) {
 		return
 	}
 	ctx := r.Context()
-	c, err := s.store.GetClient(ctx, clientID)
+	c, err := s.getClient(ctx, clientID)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			s.errorPage(w, r, 400, ErrInvalidClient, "unknown client")
@@ -489,7 +489,7 @@ func (s *Server) ProcessLogin(w Responder, r Request) {
 		return
 	}
 	ctx := r.Context()
-	if _, err := s.store.GetClient(ctx, p.clientID); err != nil {
+	if _, err := s.getClient(ctx, p.clientID); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			s.errorPage(w, r, 400, ErrInvalidClient, "unknown client")
 			return

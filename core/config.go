@@ -109,6 +109,12 @@ type Config struct {
 	// every check: revocation is exact. Introspection is always exact.
 	RevocationCacheTTL time.Duration
 
+	// ClientCacheTTL lets the server keep clients it looked up for this
+	// long (0, the default: every request reads the store). A deleted
+	// client or a rotated secret then takes effect on other instances
+	// after at most this long; Server.ForgetClient drops one at once here.
+	ClientCacheTTL time.Duration
+
 	// Limits on request size. Defaults: body 64 KiB, 64 parameters, 4 KiB
 	// per value.
 	MaxBodyBytes   int64

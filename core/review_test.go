@@ -156,3 +156,57 @@ func TestForgedOpaqueTokensNeverReachStorage(t *testing.T) {
 		t.Fatalf("lookups = %d, want 1", cs.lookups)
 	}
 }
+
+type clientCountingStore struct {
+	*memstore.Store
+	lookups int
+}
+
+func (c *clientCountingStore) GetClient(ctx context.Context, id string) (*core.Client, error) {
+	c.lookups++
+	return c.Store.GetClient(ctx, id)
+}
+
+// The client cache is off by default; with a TTL, lookups are served from
+// it until the TTL or ForgetClient.
+func TestClientCache(t *testing.T) {
+	for _, ttl := range []time.Duration{0, 10 * time.Second} {
+		e := newEnv(t, false, func(c *core.Config) { c.ClientCacheTTL = ttl })
+		cs := &clientCountingStore{Store: e.store}
+		srv, err := core.New(e.srv.Config(), cs, &testAuth{srv: &e.srv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.srv = srv
+		cc := url.Values{"grant_type": {"client_credentials"}}
+		for range 3 {
+			if w := e.token(cc, basic("conf", e.secret)); w.status != 200 {
+				t.Fatalf("ttl %v: %d %s", ttl, w.status, w.body)
+			}
+		}
+		want := 3
+		if ttl > 0 {
+			want = 1
+		}
+		if cs.lookups != want {
+			t.Fatalf("ttl %v: %d lookups, want %d", ttl, cs.lookups, want)
+		}
+		if ttl == 0 {
+			continue
+		}
+		// A cached client is a copy: changing it changes nothing.
+		e.store.RemoveClient("conf")
+		if w := e.token(cc, basic("conf", e.secret)); w.status != 200 {
+			t.Fatalf("cached client not served: %d", w.status)
+		}
+		e.srv.ForgetClient("conf")
+		wantTokenError(t, e.token(cc, basic("conf", e.secret)), 401, "invalid_client")
+		// Past the TTL the store is asked again.
+		before := cs.lookups
+		e.now = e.now.Add(ttl + time.Second)
+		e.token(cc, basic("conf", e.secret))
+		if cs.lookups == before {
+			t.Fatalf("expired cache entry served")
+		}
+	}
+}

@@ -18,9 +18,10 @@ type Server struct {
 	keys  *ring
 	log   *slog.Logger
 
-	throttle *throttle // client authentication failures
-	logins   *throttle // login failures reported by the app
-	revCache *revocationCache
+	throttle *throttle           // client authentication failures
+	logins   *throttle           // login failures reported by the app
+	revCache *ttlCache[struct{}] // "family not revoked", RevocationCacheTTL
+	clients  *ttlCache[*Client]  // ClientCacheTTL
 	metadata []byte
 	bufPool  sync.Pool
 }
@@ -49,7 +50,8 @@ func New(cfg Config, store Storage, auth Authenticator) (*Server, error) {
 		log:      cfg.Logger,
 		throttle: newThrottle(cfg.MaxAuthFailures, cfg.MaxAuthFailuresPerAddr, true, cfg.AuthFailureWindow),
 		logins:   newThrottle(cfg.MaxLoginFailures, cfg.MaxLoginFailuresPerAddr, false, cfg.LoginFailureWindow),
-		revCache: newRevocationCache(cfg.RevocationCacheTTL),
+		revCache: newTTLCache[struct{}](cfg.RevocationCacheTTL),
+		clients:  newTTLCache[*Client](cfg.ClientCacheTTL),
 	}
 	s.metadata = s.buildMetadata()
 	return s, nil
@@ -127,50 +129,58 @@ func (s *Server) putParams(p *params) {
 	s.bufPool.Put(p)
 }
 
-// revocationCache remembers "family not revoked" answers for a bounded time
-// when Config.RevocationCacheTTL is set. Two generations of maps: answers
-// go into the current one, which becomes the previous one after a TTL (or
-// when it grows past maxCacheEntries), and the previous one is then dropped
-// whole. No scan ever runs under the lock on the resource-check path.
-type revocationCache struct {
+// ttlCache remembers values for a bounded time. Two generations of maps:
+// values go into the current one, which becomes the previous one after a
+// TTL (or when it grows past maxCacheEntries), and the previous one is then
+// dropped whole. No scan ever runs under the lock on a request path.
+type ttlCache[V any] struct {
 	ttl       time.Duration
 	mu        sync.RWMutex
-	cur, prev map[string]time.Time // family -> fresh until
-	started   time.Time            // of cur
+	cur, prev map[string]cached[V]
+	started   time.Time // of cur
+}
+
+type cached[V any] struct {
+	v     V
+	until time.Time
 }
 
 const maxCacheEntries = 100_000
 
-func newRevocationCache(ttl time.Duration) *revocationCache {
-	return &revocationCache{ttl: ttl, cur: map[string]time.Time{}, prev: map[string]time.Time{}}
+func newTTLCache[V any](ttl time.Duration) *ttlCache[V] {
+	return &ttlCache[V]{ttl: ttl, cur: map[string]cached[V]{}, prev: map[string]cached[V]{}}
 }
 
-func (c *revocationCache) fresh(id string, now time.Time) bool {
+func (c *ttlCache[V]) get(id string, now time.Time) (V, bool) {
+	var zero V
 	if c.ttl <= 0 {
-		return false
+		return zero, false
 	}
 	c.mu.RLock()
-	until, ok := c.cur[id]
+	e, ok := c.cur[id]
 	if !ok {
-		until, ok = c.prev[id]
+		e, ok = c.prev[id]
 	}
 	c.mu.RUnlock()
-	return ok && now.Before(until)
+	if !ok || !now.Before(e.until) {
+		return zero, false
+	}
+	return e.v, true
 }
 
-func (c *revocationCache) remember(id string, now time.Time) {
+func (c *ttlCache[V]) put(id string, v V, now time.Time) {
 	if c.ttl <= 0 {
 		return
 	}
 	c.mu.Lock()
 	if now.Sub(c.started) >= c.ttl || len(c.cur) >= maxCacheEntries {
-		c.prev, c.cur, c.started = c.cur, make(map[string]time.Time, len(c.cur)), now
+		c.prev, c.cur, c.started = c.cur, make(map[string]cached[V], len(c.cur)), now
 	}
-	c.cur[id] = now.Add(c.ttl)
+	c.cur[id] = cached[V]{v, now.Add(c.ttl)}
 	c.mu.Unlock()
 }
 
-func (c *revocationCache) forget(id string) {
+func (c *ttlCache[V]) forget(id string) {
 	if c.ttl <= 0 {
 		return
 	}
@@ -179,3 +189,25 @@ func (c *revocationCache) forget(id string) {
 	delete(c.prev, id)
 	c.mu.Unlock()
 }
+
+// getClient is Storage.GetClient behind the optional client cache
+// (Config.ClientCacheTTL). Callers get their own copy.
+func (s *Server) getClient(ctx context.Context, id string) (*Client, error) {
+	now := s.now()
+	if c, ok := s.clients.get(id, now); ok {
+		cp := *c
+		return &cp, nil
+	}
+	c, err := s.store.GetClient(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	cp := *c
+	s.clients.put(id, &cp, now)
+	return c, nil
+}
+
+// ForgetClient drops a client from the client cache at once (after
+// deleting it or rotating its secret through this process). Other
+// instances notice within Config.ClientCacheTTL.
+func (s *Server) ForgetClient(id string) { s.clients.forget(id) }

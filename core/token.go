@@ -124,7 +124,7 @@ func (s *Server) verifyClient(r Request, id, secret string, basic, legacyRaw, al
 		s.throttle.fail("", r.RemoteAddr(), now)
 		return clientAuth{}, invalid(basic)
 	}
-	c, err := s.store.GetClient(r.Context(), id)
+	c, err := s.getClient(r.Context(), id)
 	if err != nil {
 		if !errors.Is(err, ErrNotFound) {
 			s.log.ErrorContext(r.Context(), "oauth2kit: client lookup failed", "err", err)

@@ -61,6 +61,7 @@ func newServer(o *options, issuer string, st core.Storage, log *slog.Logger) (*c
 		AccessTokenLifetime:  o.accessTTL,
 		RefreshTokenLifetime: o.refreshTTL,
 		CodeLifetime:         o.codeTTL,
+		ClientCacheTTL:       o.clientCache,
 		Logger:               log,
 	}, st, auth)
 	if err != nil {
