@@ -306,7 +306,7 @@ func TestR08_ChallengeBoundServerSideAndNeverEchoed(t *testing.T) {
 	f := e.hidden(page)
 	h := f.Get(core.FieldRequest)
 	i := len(h) - 10
-	f.Set(core.FieldRequest, h[:i]+string("AB"[(h[i]+1)%2])+h[i+1:])
+	f.Set(core.FieldRequest, h[:i]+flipChar(h[i])+h[i+1:])
 	f.Set("username", demo.DemoUser)
 	f.Set("password", demo.DemoPassword)
 	wantErrorPage(t, b.post("/oauth2/login", f.Encode()), 400, "invalid_request")
@@ -884,4 +884,12 @@ func TestR21_EscapingOfUntrustedValues(t *testing.T) {
 	// A registered query is kept, and the parameters are appended to it.
 	ac := e.newCode(otherID, "", "read")
 	e.wantCodeRedirect(t, ac.res, otherRedirect, "st")
+}
+
+// flipChar returns a base64url character other than c.
+func flipChar(c byte) string {
+	if c == 'A' {
+		return "B"
+	}
+	return "A"
 }
