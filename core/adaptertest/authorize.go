@@ -409,7 +409,7 @@ func loginCSRFTests() []test {
 			f := hiddenFields(t, page.body)
 			f.Set("username", userName)
 			f.Set("password", userPassword)
-			f.Set(core.FieldCSRF, "A"+f.Get(core.FieldCSRF)[1:])
+			f.Set(core.FieldCSRF, changeFirst(f.Get(core.FieldCSRF)))
 			refused(t, e.post(e.browser, "/oauth2/login", f.Encode(), nil))
 		}},
 		{"MissingCSRFToken", func(t *testing.T, e *env) {
@@ -441,7 +441,7 @@ func loginCSRFTests() []test {
 			}
 			f := hiddenFields(t, consent.body)
 			f.Set(core.FieldDecision, "approve")
-			f.Set(core.FieldCSRF, "A"+f.Get(core.FieldCSRF)[1:])
+			f.Set(core.FieldCSRF, changeFirst(f.Get(core.FieldCSRF)))
 			refused(t, e.post(e.browser, "/oauth2/login", f.Encode(), nil))
 			// Nor without the cookie.
 			f = hiddenFields(t, consent.body)
@@ -460,4 +460,16 @@ func loginCSRFTests() []test {
 			}
 		}},
 	}
+}
+
+// changeFirst returns s with its first character replaced by a different
+// one (a forged token that is never, by chance, the real one).
+func changeFirst(s string) string {
+	if s == "" {
+		return "A"
+	}
+	if s[0] == 'A' {
+		return "B" + s[1:]
+	}
+	return "A" + s[1:]
 }
