@@ -29,7 +29,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -41,6 +40,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/oauth2kit/oauth2kit/examples/internal/demo"
 )
 
 func main() {
@@ -147,8 +148,7 @@ func serve(ctx context.Context, o *options, stdout io.Writer, log *slog.Logger, 
 	go b.purgeLoop(purgeCtx, o.purgeEvery, log)
 
 	rn := mount(o.adapter, srv)
-	errc := make(chan error, 1)
-	go func() { errc <- rn.Serve(ln) }()
+	// The listener is bound already: connections queue until Serve runs.
 	fmt.Fprintf(stdout, "bench: %s adapter, %s store, listening on http://%s\n", o.adapter, b.name, addr)
 	if ready != nil {
 		go func() {
@@ -157,23 +157,7 @@ func serve(ctx context.Context, o *options, stdout io.Writer, log *slog.Logger, 
 			}
 		}()
 	}
-	select {
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := rn.Shutdown(sctx); err != nil {
-		return err
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return demo.ServeUntil(ctx, rn, ln, 10*time.Second)
 }
 
 // waitHealthy polls /healthz until it answers 200 or ctx ends.

@@ -19,6 +19,7 @@ import (
 	ginadapter "github.com/oauth2kit/oauth2kit/adapters/gin"
 	"github.com/oauth2kit/oauth2kit/adapters/nethttp"
 	"github.com/oauth2kit/oauth2kit/core"
+	"github.com/oauth2kit/oauth2kit/examples/internal/demo"
 )
 
 // The bench client (the contract: load tools hard-code these).
@@ -110,12 +111,6 @@ func meBody(info *core.TokenInfo) []byte {
 	return out
 }
 
-// runner is what serves: *http.Server, or fiber wrapped.
-type runner interface {
-	Serve(net.Listener) error
-	Shutdown(context.Context) error
-}
-
 func httpServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
@@ -135,7 +130,7 @@ func writeJSON(w http.ResponseWriter, body []byte) {
 
 // mount builds the routes on the chosen adapter: the kit's endpoints,
 // /healthz, GET /api/me behind the adapter's middleware, POST /baseline.
-func mount(adapter string, srv *core.Server) runner {
+func mount(adapter string, srv *core.Server) demo.Runner {
 	switch adapter {
 	case "gin":
 		gin.SetMode(gin.ReleaseMode)

@@ -196,8 +196,17 @@ func serve(ctx context.Context, addr, dsn, issuer, keysPath string, stdout io.Wr
 		}
 	}()
 
+	err = ServeUntil(ctx, runner, ln, 15*time.Second)
+	log.Info("demo: stopped")
+	return err
+}
+
+// ServeUntil serves r on ln until ctx ends, then shuts it down, letting
+// in-flight requests finish within grace. A server that stops by itself
+// with http.ErrServerClosed is a clean stop.
+func ServeUntil(ctx context.Context, r Runner, ln net.Listener, grace time.Duration) error {
 	errc := make(chan error, 1)
-	go func() { errc <- runner.Serve(ln) }()
+	go func() { errc <- r.Serve(ln) }()
 	select {
 	case err := <-errc:
 		if errors.Is(err, http.ErrServerClosed) {
@@ -206,10 +215,9 @@ func serve(ctx context.Context, addr, dsn, issuer, keysPath string, stdout io.Wr
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("demo: shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	if err := runner.Shutdown(sctx); err != nil {
+	if err := r.Shutdown(sctx); err != nil {
 		return err
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
