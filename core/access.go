@@ -178,8 +178,8 @@ func (e *ResourceError) Write(w Responder) {
 	if e.WWWAuthenticate != "" {
 		w.SetHeader("WWW-Authenticate", e.WWWAuthenticate)
 	}
-	w.SetHeader("Content-Type", "application/json")
-	w.SetHeader("Cache-Control", "no-store")
+	hdrJSON.set(w)
+	hdrNoStore.set(w)
 	_ = w.Send(e.Status, e.Body)
 }
 

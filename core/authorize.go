@@ -88,6 +88,10 @@ type AuthorizationRequest struct {
 	p               pending
 	sess            string // the browser session the request is bound to
 	srv             *Server
+	// The exchange the request belongs to: seal sets the session cookie on
+	// w when the browser has no session yet.
+	w Responder
+	r Request
 	// The sealed handle and its CSRF token, made on first use: an app
 	// that calls SendGrant at once from Login (the user is known) never
 	// pays for sealing a form it does not show.
@@ -98,6 +102,10 @@ type AuthorizationRequest struct {
 // sealed (encrypted and authenticated) and bound to the browser session.
 // It is "" only if sealing failed (no randomness); the form then fails
 // safely with a 400 page.
+//
+// The first call of Handle, CSRFToken or HiddenFields binds the request to
+// the browser session, setting the session cookie on the response if the
+// browser has none: call them before Send (rendering the form does).
 func (ar *AuthorizationRequest) Handle() string { ar.seal(); return ar.handle }
 
 // CSRFToken is the value of the hidden field FieldCSRF.
@@ -108,6 +116,16 @@ func (ar *AuthorizationRequest) seal() {
 		return
 	}
 	s := ar.srv
+	if ar.sess == "" {
+		if ar.w == nil || ar.r == nil {
+			return
+		}
+		sess, ok := s.ensureSession(ar.w, ar.r)
+		if !ok {
+			return
+		}
+		ar.sess = sess
+	}
 	p := ar.p
 	nonce, err := randomToken(16)
 	if err != nil {
@@ -193,23 +211,24 @@ func (s *Server) openPending(h string) (*pending, bool) {
 // form-action directive: browsers apply it to the redirect that answers
 // the form POST, which would break the flow.
 func setPageHeaders(w Responder) {
-	w.SetHeader("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
-	w.SetHeader("X-Frame-Options", "DENY")
-	w.SetHeader("Referrer-Policy", "no-referrer")
-	w.SetHeader("Cache-Control", "no-store")
-	w.SetHeader("Pragma", "no-cache")
-	w.SetHeader("X-Content-Type-Options", "nosniff")
+	hdrCSP.set(w)
+	hdrFrameDeny.set(w)
+	hdrNoReferrer.set(w)
+	hdrNoStore.set(w)
+	hdrNoCache.set(w)
+	hdrNoSniff.set(w)
 }
 
 // errorPage answers with an HTML error page: never a redirect, for errors
 // that make the redirect URI untrustworthy (RFC 6749 §4.1.2.1).
 func (s *Server) errorPage(w Responder, r Request, status int, code, desc string) {
+	w = direct(w)
 	setPageHeaders(w)
 	if ep, ok := s.auth.(ErrorPager); ok {
 		ep.ErrorPage(w, r, status, code, SafeDescription(desc))
 		return
 	}
-	w.SetHeader("Content-Type", "text/html; charset=utf-8")
+	hdrHTML.set(w)
 	body := "<!doctype html><html><head><meta charset=\"utf-8\"><title>Authorization error</title></head><body><h1>Authorization error</h1><p><code>" +
 		html.EscapeString(code) + "</code></p><p>" + html.EscapeString(SafeDescription(desc)) + "</p></body></html>"
 	_ = w.Send(status, []byte(body))
@@ -243,9 +262,10 @@ func redirectURL(base string, kv ...string) string {
 }
 
 func (s *Server) redirectError(w Responder, p *pending, code, desc string) {
+	w = direct(w)
 	w.SetHeader("Location", redirectURL(p.redirect, "error", code, "error_description", SafeDescription(desc), "state", p.state, "iss", s.cfg.Issuer))
-	w.SetHeader("Cache-Control", "no-store")
-	w.SetHeader("Referrer-Policy", "no-referrer")
+	hdrNoStore.set(w)
+	hdrNoReferrer.set(w)
 	_ = w.Send(303, nil)
 }
 
@@ -263,7 +283,7 @@ func (s *Server) Authorize(w Responder, r Request) {
 		}
 		raw = body
 	default:
-		w.SetHeader("Allow", "GET, POST")
+		hdrAllowGetPost.set(w)
 		s.errorPage(w, r, 405, ErrInvalidRequest, "use GET or POST")
 		return
 	}
@@ -368,19 +388,13 @@ func (s *Server) Authorize(w Responder, r Request) {
 		return
 	}
 	p.scope = scope
-	sess, ok := s.ensureSession(w, r)
-	if !ok {
-		s.redirectError(w, p, ErrServerError, "the server could not complete the request")
-		return
-	}
 	p.exp = s.now().Add(s.cfg.LoginLifetime).Unix()
-	ar, ok := s.newAuthorizationRequest(p, sess)
-	if !ok {
-		s.redirectError(w, p, ErrServerError, "the server could not complete the request")
-		return
-	}
-	setPageHeaders(w)
-	s.auth.Login(w, r, ar)
+	// The browser session (and its cookie) is made when a form is sealed
+	// for it (AuthorizationRequest.seal): an app that knows the user and
+	// calls SendGrant at once needs neither.
+	pw := pageResponder(w)
+	ar := s.newAuthorizationRequest(p, s.sessionOf(r), pw, r)
+	s.auth.Login(pw, r, ar)
 }
 
 // ensureSession returns the browser's session id, issuing a cookie when it
@@ -445,14 +459,16 @@ func csrfToken(g *keyGen, sess, nonce string) string {
 	return base64.RawURLEncoding.EncodeToString(g.mac(buf[:0], 's', "csrf", sess, nonce))
 }
 
-func (s *Server) newAuthorizationRequest(p *pending, sess string) (*AuthorizationRequest, bool) {
+// newAuthorizationRequest makes the request handed to the app. sess is the
+// browser session, or "" for one to be made (on w) when a form is sealed.
+func (s *Server) newAuthorizationRequest(p *pending, sess string, w Responder, r Request) *AuthorizationRequest {
 	scopes, _ := parseScope(p.scope)
 	return &AuthorizationRequest{
 		ClientID: p.clientID, ClientName: p.clientName, RedirectURI: p.redirect,
 		Scope: p.scope, Scopes: scopes, State: p.state, UserID: p.userID,
 		ProcessLoginURL: s.cfg.ProcessLoginURL,
-		p:               *p, sess: sess, srv: s,
-	}, true
+		p:               *p, sess: sess, srv: s, w: w, r: r,
+	}
 }
 
 // ProcessLogin is the endpoint the login and consent forms post to (the
@@ -462,7 +478,7 @@ func (s *Server) newAuthorizationRequest(p *pending, sess string) (*Authorizatio
 // decision itself.
 func (s *Server) ProcessLogin(w Responder, r Request) {
 	if r.Method() != "POST" {
-		w.SetHeader("Allow", "POST")
+		hdrAllowPost.set(w)
 		s.errorPage(w, r, 405, ErrInvalidRequest, "use POST")
 		return
 	}
@@ -523,14 +539,10 @@ func (s *Server) ProcessLogin(w Responder, r Request) {
 		}
 		return
 	}
-	ar, ok := s.newAuthorizationRequest(p, sess)
-	if !ok {
-		s.redirectError(w, p, ErrServerError, "the server could not complete the request")
-		return
-	}
+	pw := pageResponder(w)
+	ar := s.newAuthorizationRequest(p, sess, pw, r)
 	ar.Form = f.values()
-	setPageHeaders(w)
-	s.auth.ProcessLogin(w, r, ar)
+	s.auth.ProcessLogin(pw, r, ar)
 }
 
 // SendGrant completes a login: the original library's send_grant. The app
@@ -561,13 +573,9 @@ func (s *Server) SendGrant(w Responder, r Request, ar *AuthorizationRequest, use
 		if _, covered := NarrowScope(p.scope, approved); err != nil || !covered {
 			// Bound to the same session as the login (whose cookie may be
 			// set by this very response when Login calls SendGrant).
-			next, ok := s.newAuthorizationRequest(&p, ar.sess)
-			if !ok {
-				s.redirectError(w, &p, ErrServerError, "the server could not complete the request")
-				return
-			}
-			setPageHeaders(w)
-			cp.Consent(w, r, next)
+			pw := pageResponder(w)
+			next := s.newAuthorizationRequest(&p, ar.sess, pw, r)
+			cp.Consent(pw, r, next)
 			return
 		}
 	}
@@ -609,9 +617,10 @@ func (s *Server) issueCode(w Responder, r Request, p *pending) {
 		s.redirectError(w, p, e.code, e.desc)
 		return
 	}
+	w = direct(w)
 	w.SetHeader("Location", redirectURL(p.redirect, "code", code, "state", p.state, "iss", s.cfg.Issuer))
-	w.SetHeader("Cache-Control", "no-store")
-	w.SetHeader("Referrer-Policy", "no-referrer")
+	hdrNoStore.set(w)
+	hdrNoReferrer.set(w)
 	_ = w.Send(303, nil)
 }
 

@@ -72,7 +72,10 @@ type keyGen struct {
 	macPool sync.Pool   // of *macState for the four MAC keys
 }
 
-type macState struct{ rt, code, csrf, chk hash.Hash }
+type macState struct {
+	rt, code, csrf, chk hash.Hash
+	in, sum             []byte // scratch: see mac
+}
 
 // ring holds every key generation the server accepts; primary mints.
 type ring struct {
@@ -158,7 +161,13 @@ func newRing(primary Keys, verify []Keys) (*ring, error) {
 	return r, nil
 }
 
-// mac computes HMAC-SHA256(key selected by which, parts...) into dst.
+// mac computes HMAC-SHA256(key selected by which, parts...) and appends
+// it to dst.
+//
+// The hashes are interfaces, so anything handed to them escapes: a
+// []byte(p) conversion or a stack buffer would be a heap allocation on
+// every call (nine per code flow). The input and the sum go through the
+// pooled state's own buffers instead, and the sum is copied out.
 func (g *keyGen) mac(dst []byte, which byte, parts ...string) []byte {
 	st := g.macPool.Get().(*macState)
 	var h hash.Hash
@@ -173,20 +182,31 @@ func (g *keyGen) mac(dst []byte, which byte, parts ...string) []byte {
 		h = st.csrf
 	}
 	h.Reset()
+	in := st.in[:0]
 	for i, p := range parts {
 		if i > 0 {
-			h.Write([]byte{0}) // unambiguous separation
+			in = append(in, 0) // unambiguous separation
 		}
-		h.Write([]byte(p))
+		in = append(in, p...)
 	}
-	dst = h.Sum(dst)
+	h.Write(in)
+	st.sum = h.Sum(st.sum[:0])
+	dst = append(dst, st.sum...)
+	if cap(in) <= 4096 { // do not pin a rare huge input in the pool
+		st.in = in
+	}
 	g.macPool.Put(st)
 	return dst
 }
 
 // randomToken returns n random bytes, base64url without padding.
 func randomToken(n int) (string, error) {
-	b := make([]byte, n)
+	var buf [32]byte // every caller asks for 32 bytes or fewer: no heap copy
+	b := buf[:]
+	if n > len(buf) {
+		b = make([]byte, n)
+	}
+	b = b[:n]
 	if _, err := rand.Read(b); err != nil {
 		return "", err
 	}
@@ -202,7 +222,11 @@ func (r *ring) newOpaque(prefix string) (tok, sig string, err error) {
 		return "", "", err
 	}
 	g.tag(raw[randBytes:randBytes], prefix, raw[:randBytes])
-	tok = prefix + "." + g.id + "." + base64.RawURLEncoding.EncodeToString(raw[:])
+	// Built in one stack buffer and converted once (prefix and key id are
+	// short: at most 3 and 32 bytes).
+	var text [4 + 33 + (randBytes+tagBytes+2)/3*4]byte
+	b := append(append(append(append(text[:0], prefix...), '.'), g.id...), '.')
+	tok = string(base64.RawURLEncoding.AppendEncode(b, raw[:]))
 	return tok, g.sigOf(prefix, tok), nil
 }
 

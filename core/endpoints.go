@@ -196,13 +196,13 @@ var inactiveJSON = []byte(`{"active":false}`)
 // Metadata serves the RFC 8414 authorization server metadata.
 func (s *Server) Metadata(w Responder, r Request) {
 	if m := r.Method(); m != "GET" && m != "HEAD" {
-		w.SetHeader("Allow", "GET, HEAD")
+		hdrAllowGetHead.set(w)
 		sendError(w, oerr(405, ErrInvalidRequest, "use GET"), false)
 		return
 	}
-	w.SetHeader("Content-Type", "application/json")
+	hdrJSON.set(w)
 	// Metadata is public and changes only with a redeploy.
-	w.SetHeader("Cache-Control", "public, max-age=3600")
+	hdrPublicMeta.set(w)
 	_ = w.Send(200, s.metadata)
 }
 

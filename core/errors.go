@@ -154,9 +154,9 @@ func (o *jsonObj) bytes() []byte { return append(o.b, '}') }
 
 // sendJSON writes a JSON answer that must not be cached (RFC 6749 §5.1).
 func sendJSON(w Responder, status int, body []byte) {
-	w.SetHeader("Content-Type", "application/json")
-	w.SetHeader("Cache-Control", "no-store")
-	w.SetHeader("Pragma", "no-cache")
+	hdrJSON.set(w)
+	hdrNoStore.set(w)
+	hdrNoCache.set(w)
 	_ = w.Send(status, body)
 }
 

@@ -60,6 +60,14 @@ func parseParams(s string, maxParams, maxValue int, dst *params) error {
 // endpoint must still find client_id and redirect_uri to know whether it
 // may redirect the error.
 func parseParamsDups(s string, maxParams, maxValue int, dst *params, dups *[]string) error {
+	if dst.keys == nil && s != "" {
+		// Keys and values share one backing array sized from the '&'
+		// count (bounded by the limit): growing two slices one append at
+		// a time cost eight allocations on an authorization request.
+		n := max(1, min(strings.Count(s, "&")+1, maxParams))
+		buf := make([]string, 2*n)
+		dst.keys, dst.vals = buf[:0:n], buf[n:n:2*n]
+	}
 	seen := 0
 	for s != "" {
 		var kv string

@@ -47,3 +47,16 @@ type Responder interface {
 	// server calls it exactly once per request it answers.
 	Send(status int, body []byte) error
 }
+
+// HeaderValuesSetter is an optional Responder extension for adapters whose
+// headers are an http.Header. SetHeaderValues sets the canonical header name
+// to values as is, without copying: the server passes package-level slices
+// of constant values (Cache-Control: no-store, Content-Type:
+// application/json, the page protection headers), which saves an
+// allocation per header on every response.
+//
+// The slices are shared by every response, so the adapter must store them,
+// never modify them. (http.Header.Add copies: the slices have len == cap.)
+type HeaderValuesSetter interface {
+	SetHeaderValues(name string, values []string)
+}

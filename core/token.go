@@ -37,7 +37,7 @@ func formError(err error) *oauthError {
 // introspection request.
 func (s *Server) readPost(w Responder, r Request, f *params) *oauthError {
 	if r.Method() != "POST" {
-		w.SetHeader("Allow", "POST")
+		hdrAllowPost.set(w)
 		return oerr(405, ErrInvalidRequest, "use POST")
 	}
 	// A secret in the URI ends up in logs and histories: refuse it, even

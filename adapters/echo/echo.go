@@ -50,6 +50,14 @@ func (x *exchange) RemoteAddr() string {
 func (x *exchange) SetHeader(name, value string) { x.c.Response().Header().Set(name, value) }
 func (x *exchange) AddHeader(name, value string) { x.c.Response().Header().Add(name, value) }
 
+var _ core.HeaderValuesSetter = (*exchange)(nil)
+
+// SetHeaderValues implements core.HeaderValuesSetter: the shared constant
+// slice goes into the header map as is, without an allocation.
+func (x *exchange) SetHeaderValues(name string, values []string) {
+	x.c.Response().Header()[name] = values
+}
+
 func (x *exchange) Send(status int, body []byte) error {
 	res := x.c.Response()
 	res.WriteHeader(status)

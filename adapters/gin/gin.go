@@ -40,6 +40,12 @@ type responder struct{ c *gin.Context }
 
 func (p responder) SetHeader(name, value string) { p.c.Writer.Header().Set(name, value) }
 func (p responder) AddHeader(name, value string) { p.c.Writer.Header().Add(name, value) }
+
+var _ core.HeaderValuesSetter = responder{}
+
+// SetHeaderValues implements core.HeaderValuesSetter: the shared constant
+// slice goes into the header map as is, without an allocation.
+func (p responder) SetHeaderValues(name string, values []string) { p.c.Writer.Header()[name] = values }
 func (p responder) Send(status int, body []byte) error {
 	p.c.Status(status)
 	if len(body) == 0 {

@@ -33,6 +33,12 @@ type responder struct{ w http.ResponseWriter }
 
 func (p responder) SetHeader(name, value string) { p.w.Header().Set(name, value) }
 func (p responder) AddHeader(name, value string) { p.w.Header().Add(name, value) }
+
+var _ core.HeaderValuesSetter = responder{}
+
+// SetHeaderValues implements core.HeaderValuesSetter: the shared constant
+// slice goes into the header map as is, without an allocation.
+func (p responder) SetHeaderValues(name string, values []string) { p.w.Header()[name] = values }
 func (p responder) Send(status int, body []byte) error {
 	p.w.WriteHeader(status)
 	if len(body) == 0 {
