@@ -222,7 +222,6 @@ func setPageHeaders(w Responder) {
 // errorPage answers with an HTML error page: never a redirect, for errors
 // that make the redirect URI untrustworthy (RFC 6749 §4.1.2.1).
 func (s *Server) errorPage(w Responder, r Request, status int, code, desc string) {
-	w = direct(w)
 	setPageHeaders(w)
 	if ep, ok := s.auth.(ErrorPager); ok {
 		ep.ErrorPage(w, r, status, code, SafeDescription(desc))
@@ -262,7 +261,6 @@ func redirectURL(base string, kv ...string) string {
 }
 
 func (s *Server) redirectError(w Responder, p *pending, code, desc string) {
-	w = direct(w)
 	w.SetHeader("Location", redirectURL(p.redirect, "error", code, "error_description", SafeDescription(desc), "state", p.state, "iss", s.cfg.Issuer))
 	hdrNoStore.set(w)
 	hdrNoReferrer.set(w)
@@ -392,9 +390,9 @@ func (s *Server) Authorize(w Responder, r Request) {
 	// The browser session (and its cookie) is made when a form is sealed
 	// for it (AuthorizationRequest.seal): an app that knows the user and
 	// calls SendGrant at once needs neither.
-	pw := pageResponder(w)
-	ar := s.newAuthorizationRequest(p, s.sessionOf(r), pw, r)
-	s.auth.Login(pw, r, ar)
+	ar := s.newAuthorizationRequest(p, s.sessionOf(r), w, r)
+	setPageHeaders(w)
+	s.auth.Login(w, r, ar)
 }
 
 // ensureSession returns the browser's session id, issuing a cookie when it
@@ -539,10 +537,10 @@ func (s *Server) ProcessLogin(w Responder, r Request) {
 		}
 		return
 	}
-	pw := pageResponder(w)
-	ar := s.newAuthorizationRequest(p, sess, pw, r)
+	ar := s.newAuthorizationRequest(p, sess, w, r)
 	ar.Form = f.values()
-	s.auth.ProcessLogin(pw, r, ar)
+	setPageHeaders(w)
+	s.auth.ProcessLogin(w, r, ar)
 }
 
 // SendGrant completes a login: the original library's send_grant. The app
@@ -573,9 +571,9 @@ func (s *Server) SendGrant(w Responder, r Request, ar *AuthorizationRequest, use
 		if _, covered := NarrowScope(p.scope, approved); err != nil || !covered {
 			// Bound to the same session as the login (whose cookie may be
 			// set by this very response when Login calls SendGrant).
-			pw := pageResponder(w)
-			next := s.newAuthorizationRequest(&p, ar.sess, pw, r)
-			cp.Consent(pw, r, next)
+			next := s.newAuthorizationRequest(&p, ar.sess, w, r)
+			setPageHeaders(w)
+			cp.Consent(w, r, next)
 			return
 		}
 	}
@@ -617,7 +615,6 @@ func (s *Server) issueCode(w Responder, r Request, p *pending) {
 		s.redirectError(w, p, e.code, e.desc)
 		return
 	}
-	w = direct(w)
 	w.SetHeader("Location", redirectURL(p.redirect, "code", code, "state", p.state, "iss", s.cfg.Issuer))
 	hdrNoStore.set(w)
 	hdrNoReferrer.set(w)
