@@ -236,7 +236,15 @@ func (s *Server) errorPage(w Responder, r Request, status int, code, desc string
 // redirectURL appends params to a redirect URI, keeping any query the
 // registered URI has (RFC 6749 §3.1.2).
 func redirectURL(base string, kv ...string) string {
+	// Sized up front (worst case: every value byte escaped) and escaped in
+	// place: one allocation instead of a growing builder plus a string per
+	// escaped value, on every authorization answer.
+	n := len(base)
+	for i := 0; i+1 < len(kv); i += 2 {
+		n += 2 + len(kv[i]) + 3*len(kv[i+1])
+	}
 	var b strings.Builder
+	b.Grow(n)
 	b.WriteString(base)
 	sep := byte('?')
 	if strings.IndexByte(base, '?') >= 0 {
@@ -255,9 +263,28 @@ func redirectURL(base string, kv ...string) string {
 		sep = '&'
 		b.WriteString(kv[i])
 		b.WriteByte('=')
-		b.WriteString(url.QueryEscape(kv[i+1]))
+		writeQueryEscaped(&b, kv[i+1])
 	}
 	return b.String()
+}
+
+// writeQueryEscaped writes v escaped as url.QueryEscape would: unreserved
+// characters as they are, space as '+', every other byte as %XX.
+func writeQueryEscaped(b *strings.Builder, v string) {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '~':
+			b.WriteByte(c)
+		case c == ' ':
+			b.WriteByte('+')
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
 }
 
 func (s *Server) redirectError(w Responder, p *pending, code, desc string) {

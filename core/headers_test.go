@@ -2,6 +2,8 @@ package core
 
 import (
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -37,3 +39,22 @@ type plainResponder struct{ h http.Header }
 func (p *plainResponder) SetHeader(k, v string)  { p.h.Set(k, v) }
 func (p *plainResponder) AddHeader(k, v string)  { p.h.Add(k, v) }
 func (p *plainResponder) Send(int, []byte) error { return nil }
+
+// redirectURL escapes values itself; it must agree with url.QueryEscape on
+// every byte.
+func TestWriteQueryEscapedMatchesQueryEscape(t *testing.T) {
+	var all []byte
+	for c := 0; c < 256; c++ {
+		all = append(all, byte(c))
+	}
+	for _, v := range []string{"", "abc", "a b+c", "https://auth.example.com/x?y=z&w", "é€\x00", string(all)} {
+		var b strings.Builder
+		writeQueryEscaped(&b, v)
+		if got, want := b.String(), url.QueryEscape(v); got != want {
+			t.Errorf("escape(%q) = %q, want %q", v, got, want)
+		}
+	}
+	if got := redirectURL("https://c.example/cb?x=1", "code", "a b", "state", "", "iss", "https://i"); got != "https://c.example/cb?x=1&code=a+b&iss=https%3A%2F%2Fi" {
+		t.Errorf("redirectURL = %q", got)
+	}
+}

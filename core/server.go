@@ -202,8 +202,10 @@ func (s *Server) getClient(ctx context.Context, id string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	cp := *c
-	s.clients.put(id, &cp, now)
+	if s.clients.ttl > 0 { // the copy would escape for nothing
+		cp := *c
+		s.clients.put(id, &cp, now)
+	}
 	return c, nil
 }
 
