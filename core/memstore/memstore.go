@@ -7,9 +7,9 @@ package memstore
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync"
 	"time"
+	"unique"
 
 	"github.com/oauth2kit/oauth2kit/core"
 )
@@ -19,9 +19,9 @@ import (
 type Store struct {
 	mu        sync.RWMutex
 	clients   map[string]*core.Client
-	grants    map[string]*core.Grant        // by code signature
-	refresh   map[string]*core.RefreshToken // by signature
-	revoked   map[string]time.Time          // family -> keep until
+	grants    map[string]grantRec   // by code signature
+	refresh   map[string]refreshRec // by signature
+	revoked   map[string]time.Time  // family -> keep until
 	consents  map[[2]string]string
 	nextSweep time.Time
 	// SweepEvery is the minimum interval between sweeps (default 1 min).
@@ -35,8 +35,8 @@ var _ core.Storage = (*Store)(nil)
 func New() *Store {
 	return &Store{
 		clients:    map[string]*core.Client{},
-		grants:     map[string]*core.Grant{},
-		refresh:    map[string]*core.RefreshToken{},
+		grants:     map[string]grantRec{},
+		refresh:    map[string]refreshRec{},
 		revoked:    map[string]time.Time{},
 		consents:   map[[2]string]string{},
 		SweepEvery: time.Minute,
@@ -67,11 +67,10 @@ func (s *Store) SaveClient(ctx context.Context, c *core.Client) error {
 	return nil
 }
 
-// DeleteClient removes a client and the consents users gave it (so that a
-// client registered later under the same ID does not inherit them). It
-// returns core.ErrNotFound if there is no such client. The client's codes
-// and refresh tokens stay until they expire, but no request can
-// authenticate as the client any more.
+// DeleteClient removes a client with its codes, its refresh tokens and the
+// consents users gave it (so that a client registered later under the same
+// ID inherits none of them). It returns core.ErrNotFound if there is no
+// such client.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -91,12 +90,12 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	// under the same id cannot use them. (Access tokens already issued run
 	// out on their own, within the access-token lifetime.)
 	for k, g := range s.grants {
-		if g.ClientID == id {
+		if g.shared.Value().clientID == id {
 			delete(s.grants, k)
 		}
 	}
 	for k, rt := range s.refresh {
-		if rt.ClientID == id {
+		if rt.shared.Value().clientID == id {
 			delete(s.refresh, k)
 		}
 	}
@@ -120,31 +119,125 @@ func (s *Store) RemoveClient(id string) {
 // The store hands out and keeps copies, never shared pointers or slices: a
 // caller that modifies what it got (or what it saved) must not change the
 // stored state behind the store's lock, as it could not with a database.
+//
+// Codes and refresh tokens are the bulk of the store's memory, and they are
+// kept in a form the garbage collector scans cheaply: a record by value in
+// the map (no pointer per record, no *time.Time), its per-record strings as
+// the caller gave them, and the strings that repeat across records (client,
+// user, scope, ...) interned together as one shared value, so the heap
+// holds one copy per distinct combination of them instead of one per token.
+// The record types are small enough (at most 128 bytes, checked by a test)
+// for the map to keep them in its own slots instead of allocating each one
+// apart.
 
+// shared holds the fields of a code or refresh token that many records have
+// in common. Interned with the unique package: records hold a
+// pointer-sized handle, and a value no record uses any more is dropped by
+// the runtime, so the table needs no upkeep to stay bounded.
+type shared struct {
+	clientID, userID, redirectURI, scope, challengeMethod, additionalInfo string
+}
+
+// grantRec is a stored code; its signature is the map key.
+type grantRec struct {
+	id, codeChallenge string
+	shared            unique.Handle[shared]
+	created, expires  time.Time
+	usedAt            time.Time // meaningful only if used
+	used              bool
+}
+
+// refreshRec is a stored refresh token; its signature is the map key.
+type refreshRec struct {
+	familyID         string
+	shared           unique.Handle[shared]
+	created, expires time.Time
+	rotatedAt        time.Time // meaningful only if rotated
+	rotated          bool
+}
+
+func newGrantRec(g *core.Grant) grantRec {
+	r := grantRec{
+		id: g.ID, codeChallenge: g.CodeChallenge,
+		shared: unique.Make(shared{
+			clientID: g.ClientID, userID: g.UserID, redirectURI: g.RedirectURI,
+			scope: g.Scope, challengeMethod: g.CodeChallengeMethod, additionalInfo: g.AdditionalInfo,
+		}),
+		created: g.CreatedAt, expires: g.ExpiresAt,
+	}
+	if g.UsedAt != nil {
+		r.used, r.usedAt = true, *g.UsedAt
+	}
+	return r
+}
+
+// grant returns a copy of the record that the caller may keep and modify.
+func (r *grantRec) grant(sig string) *core.Grant {
+	sh := r.shared.Value()
+	g := &core.Grant{
+		ID: r.id, CodeSig: sig, ClientID: sh.clientID, UserID: sh.userID,
+		RedirectURI: sh.redirectURI, Scope: sh.scope, CodeChallenge: r.codeChallenge,
+		CodeChallengeMethod: sh.challengeMethod, AdditionalInfo: sh.additionalInfo,
+		CreatedAt: r.created, ExpiresAt: r.expires,
+	}
+	if r.used {
+		t := r.usedAt
+		g.UsedAt = &t
+	}
+	return g
+}
+
+func newRefreshRec(rt *core.RefreshToken) refreshRec {
+	r := refreshRec{
+		familyID: rt.FamilyID,
+		shared: unique.Make(shared{
+			clientID: rt.ClientID, userID: rt.UserID, scope: rt.Scope, additionalInfo: rt.AdditionalInfo,
+		}),
+		created: rt.CreatedAt, expires: rt.ExpiresAt,
+	}
+	if rt.RotatedAt != nil {
+		r.rotated, r.rotatedAt = true, *rt.RotatedAt
+	}
+	return r
+}
+
+// token returns a copy of the record that the caller may keep and modify.
+func (r *refreshRec) token(sig string) *core.RefreshToken {
+	sh := r.shared.Value()
+	rt := &core.RefreshToken{
+		Sig: sig, FamilyID: r.familyID, ClientID: sh.clientID, UserID: sh.userID,
+		Scope: sh.scope, AdditionalInfo: sh.additionalInfo,
+		CreatedAt: r.created, ExpiresAt: r.expires,
+	}
+	if r.rotated {
+		t := r.rotatedAt
+		rt.RotatedAt = &t
+	}
+	return rt
+}
+
+// cloneClient copies c with one allocation for its three lists: they are
+// capped sub-slices of one array, so that appending to one of them
+// reallocates instead of writing over its neighbour. A nil list stays nil.
 func cloneClient(c *core.Client) *core.Client {
 	cp := *c
-	cp.RedirectURIs = slices.Clone(c.RedirectURIs)
-	cp.GrantTypes = slices.Clone(c.GrantTypes)
-	cp.Scopes = slices.Clone(c.Scopes)
+	n1 := len(c.RedirectURIs)
+	n2 := n1 + len(c.GrantTypes)
+	n3 := n2 + len(c.Scopes)
+	all := make([]string, 0, n3)
+	all = append(append(append(all, c.RedirectURIs...), c.GrantTypes...), c.Scopes...)
+	cp.RedirectURIs = sub(c.RedirectURIs, all[:n1:n1])
+	cp.GrantTypes = sub(c.GrantTypes, all[n1:n2:n2])
+	cp.Scopes = sub(c.Scopes, all[n2:n3:n3])
 	return &cp
 }
 
-func cloneGrant(g *core.Grant) *core.Grant {
-	cp := *g
-	if g.UsedAt != nil {
-		t := *g.UsedAt
-		cp.UsedAt = &t
+// sub returns cp, or nil if the list it copies was nil.
+func sub(orig, cp []string) []string {
+	if orig == nil {
+		return nil
 	}
-	return &cp
-}
-
-func cloneRefresh(rt *core.RefreshToken) *core.RefreshToken {
-	cp := *rt
-	if rt.RotatedAt != nil {
-		t := *rt.RotatedAt
-		cp.RotatedAt = &t
-	}
-	return &cp
+	return cp
 }
 
 // GetClient implements core.Storage.
@@ -166,9 +259,9 @@ func (s *Store) CreateGrant(ctx context.Context, g *core.Grant) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	cp := cloneGrant(g)
+	rec := newGrantRec(g)
 	s.mu.Lock()
-	s.grants[g.CodeSig] = cp
+	s.grants[g.CodeSig] = rec
 	s.sweepLocked()
 	s.mu.Unlock()
 	return nil
@@ -181,31 +274,31 @@ func (s *Store) RedeemCode(ctx context.Context, sig string, now time.Time, issue
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g := s.grants[sig]
-	if g == nil {
+	rec, ok := s.grants[sig]
+	if !ok {
 		return nil, core.ErrNotFound
 	}
-	if g.UsedAt != nil {
-		return cloneGrant(g), core.ErrCodeUsed
+	if rec.used {
+		return rec.grant(sig), core.ErrCodeUsed
 	}
-	if !now.Before(g.ExpiresAt) {
+	if !now.Before(rec.expires) {
 		return nil, core.ErrNotFound
 	}
 	// Under the lock, marking used and storing the refresh token are one
-	// step: no other redemption can interleave.
-	used := now
-	g.UsedAt = &used
-	cp := cloneGrant(g)
-	cp.UsedAt = nil // issue sees the grant as it was before this redemption
-	rt, err := issue(cp)
+	// step: no other redemption can interleave. issue sees the grant as it
+	// was before this redemption.
+	before := rec.grant(sig)
+	rec.used, rec.usedAt = true, now
+	s.grants[sig] = rec
+	rt, err := issue(before)
 	if err != nil {
 		return nil, err
 	}
 	if rt != nil {
-		s.refresh[rt.Sig] = cloneRefresh(rt)
+		s.refresh[rt.Sig] = newRefreshRec(rt)
 	}
 	s.sweepLocked()
-	return cloneGrant(g), nil
+	return rec.grant(sig), nil
 }
 
 // RotateRefreshToken implements core.Storage.
@@ -215,22 +308,24 @@ func (s *Store) RotateRefreshToken(ctx context.Context, sig string, now time.Tim
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old := s.refresh[sig]
-	if old == nil || !now.Before(old.ExpiresAt) {
+	old, ok := s.refresh[sig]
+	if !ok || !now.Before(old.expires) {
 		return nil, core.ErrNotFound
 	}
-	cp := cloneRefresh(old)
-	if _, revoked := s.revoked[old.FamilyID]; old.RotatedAt != nil || revoked {
+	cp := old.token(sig)
+	if _, revoked := s.revoked[old.familyID]; old.rotated || revoked {
 		return cp, core.ErrTokenRotated
 	}
-	nt, err := issue(cloneRefresh(old))
+	nt, err := issue(old.token(sig))
 	if err != nil {
 		return nil, err
 	}
-	rotated := now
-	old.RotatedAt = &rotated
+	old.rotated, old.rotatedAt = true, now
+	s.refresh[sig] = old
+	// Stored after the old one is marked, so that a new token with the
+	// same signature replaces it rather than the other way round.
 	if nt != nil {
-		s.refresh[nt.Sig] = cloneRefresh(nt)
+		s.refresh[nt.Sig] = newRefreshRec(nt)
 	}
 	s.sweepLocked()
 	return cp, nil
@@ -242,12 +337,12 @@ func (s *Store) GetRefreshToken(ctx context.Context, sig string) (*core.RefreshT
 		return nil, err
 	}
 	s.mu.RLock()
-	defer s.mu.RUnlock()
-	rt := s.refresh[sig]
-	if rt == nil {
+	rec, ok := s.refresh[sig]
+	s.mu.RUnlock()
+	if !ok {
 		return nil, core.ErrNotFound
 	}
-	return cloneRefresh(rt), nil
+	return rec.token(sig), nil
 }
 
 // RevokeFamily implements core.Storage.
@@ -327,12 +422,12 @@ func (s *Store) sweepLocked() {
 	}
 	s.nextSweep = now.Add(s.SweepEvery)
 	for k, g := range s.grants {
-		if !now.Before(g.ExpiresAt) {
+		if !now.Before(g.expires) {
 			delete(s.grants, k)
 		}
 	}
 	for k, rt := range s.refresh {
-		if !now.Before(rt.ExpiresAt) {
+		if !now.Before(rt.expires) {
 			delete(s.refresh, k)
 		}
 	}
