@@ -67,6 +67,7 @@ type config struct {
 	redirectURI string
 	scope       string
 	noBaseline  bool
+	rssEvery    time.Duration
 }
 
 func main() {
@@ -89,6 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.redirectURI, "redirect-uri", defRedirectURI, "registered redirect URI")
 	fs.StringVar(&c.scope, "scope", "read", "scope to request")
 	fs.BoolVar(&c.noBaseline, "no-baseline", false, "skip the baseline runs (scale tests, long soak runs)")
+	fs.DurationVar(&c.rssEvery, "rss-every", 0, "with -pid: print the server's resident memory (VmRSS, VmHWM) at this interval (soak runs)")
 	cpuProfile := fs.String("cpuprofile", "", "write the driver's own CPU profile to this file (to keep the driver light)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -166,6 +168,10 @@ func drive(c *config, out io.Writer) (bool, error) {
 	}
 	fmt.Fprintf(out, "loadgen: %s, %d workers, %v per run (+%v warm-up), %d rounds, scenarios %s\n",
 		c.base, c.workers, c.dur, c.warmup, c.rounds, strings.Join(c.scenarios, ","))
+	if c.rssEvery > 0 && c.pid > 0 {
+		stop := watchRSS(c.pid, c.rssEvery, out)
+		defer stop()
+	}
 	var all []*result
 	ratios := map[string][]float64{}
 	// cpuRatios: baseline server CPU per op over the scenario's, the same
@@ -347,6 +353,66 @@ func cpuTicks(pid int) (int64, error) {
 }
 
 const userHZ = 100
+
+// watchRSS prints the process's resident set (and its peak so far) every
+// interval until the returned stop is called: a soak run shows whether
+// memory levels off once expired state is reclaimed.
+func watchRSS(pid int, every time.Duration, out io.Writer) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	start := time.Now()
+	report := func() {
+		rss, hwm, err := memKiB(pid)
+		if err != nil {
+			fmt.Fprintf(out, "rss t=%4.0fs unavailable: %v\n", time.Since(start).Seconds(), err)
+			return
+		}
+		fmt.Fprintf(out, "rss t=%4.0fs rss=%.1fMiB peak=%.1fMiB\n", time.Since(start).Seconds(), float64(rss)/1024, float64(hwm)/1024)
+	}
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		report()
+		for {
+			select {
+			case <-done:
+				report()
+				return
+			case <-t.C:
+				report()
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// memKiB reads VmRSS and VmHWM (kB) from /proc/PID/status.
+func memKiB(pid int) (rss, hwm int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "VmRSS" && k != "VmHWM") {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("malformed %s line", k)
+		}
+		if k == "VmRSS" {
+			rss = n
+		} else {
+			hwm = n
+		}
+	}
+	if rss == 0 {
+		return 0, 0, errors.New("no VmRSS in /proc status")
+	}
+	return rss, hwm, nil
+}
 
 func measure(c *config, client *http.Client, name string) (*result, error) {
 	ops := make([]op, c.workers)

@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"os"
+	"testing"
+)
 
 func TestQueryParam(t *testing.T) {
 	for _, c := range []struct {
@@ -19,5 +22,15 @@ func TestQueryParam(t *testing.T) {
 		if got != c.want || ok != c.ok {
 			t.Errorf("queryParam(%q, %q) = %q, %v; want %q, %v", c.u, c.name, got, ok, c.want, c.ok)
 		}
+	}
+}
+
+func TestMemKiBOfSelf(t *testing.T) {
+	rss, hwm, err := memKiB(os.Getpid())
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	if rss <= 0 || hwm < rss {
+		t.Fatalf("rss %d kB, peak %d kB", rss, hwm)
 	}
 }
