@@ -53,6 +53,11 @@
 // order (modernc.org/sqlite: _time_format=sqlite); the store is tested
 // with mattn/go-sqlite3.
 //
+// The SQLite library must be 3.35 (2021) or later: codes and refresh
+// tokens are consumed with UPDATE … RETURNING. mattn/go-sqlite3 bundles a
+// newer one; mind it when linking a system library (its libsqlite3 build
+// tag).
+//
 // PostgreSQL (gorm.io/driver/postgres): the default READ COMMITTED
 // isolation is all the store needs; under REPEATABLE READ or SERIALIZABLE
 // the losers of a race get serialization failures, which the store retries.

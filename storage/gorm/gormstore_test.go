@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
@@ -228,6 +229,81 @@ func TestLogsCarryNoValues(t *testing.T) {
 			}
 		}
 	})
+}
+
+// redeemAndRotate redeems a fresh code on s and rotates the refresh token
+// it issued, checking what issue is handed and what comes back.
+func redeemAndRotate(t *testing.T, s *gormstore.Store) {
+	t.Helper()
+	now := time.Now()
+	g := grantAt(now, time.Minute)
+	mustCreate(t, s, g)
+	rt := refreshFor(g, now, time.Hour)
+	got, err := s.RedeemCode(bg, g.CodeSig, now, func(gr *core.Grant) (*core.RefreshToken, error) {
+		if gr.ID != g.ID || gr.CodeSig != g.CodeSig || gr.ClientID != g.ClientID || gr.UsedAt != nil {
+			t.Errorf("issue got %+v", gr)
+		}
+		cp := *rt
+		return &cp, nil
+	})
+	if err != nil || got.ID != g.ID || got.UsedAt == nil {
+		t.Fatalf("RedeemCode: %+v, %v", got, err)
+	}
+	next := refreshFor(g, now, time.Hour)
+	old, err := s.RotateRefreshToken(bg, rt.Sig, now, func(o *core.RefreshToken) (*core.RefreshToken, error) {
+		if o.Sig != rt.Sig || o.FamilyID != g.ID || o.RotatedAt != nil {
+			t.Errorf("issue got %+v", o)
+		}
+		cp := *next
+		return &cp, nil
+	})
+	if err != nil || old.Sig != rt.Sig || old.RotatedAt != nil {
+		t.Fatalf("RotateRefreshToken: %+v, %v", old, err)
+	}
+}
+
+// TestConsumingStatements: on PostgreSQL and SQLite the consuming UPDATE
+// returns the row, so a successful redemption or rotation runs no SELECT;
+// on MySQL/MariaDB, which have no UPDATE … RETURNING, no UPDATE asks for
+// one.
+func TestConsumingStatements(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *testDB) {
+		rec := &sqlRecorder{}
+		s := gormstore.New(d.connect(t).Session(&gorm.Session{Logger: rec}))
+		if err := s.Migrate(bg); err != nil {
+			t.Fatal(err)
+		}
+		rec.reset()
+		redeemAndRotate(t, s)
+		for _, q := range rec.all() {
+			u := strings.ToUpper(strings.TrimSpace(q))
+			switch {
+			case d.name == "mysql" && strings.HasPrefix(u, "UPDATE") && strings.Contains(u, "RETURNING"):
+				t.Errorf("UPDATE … RETURNING on MySQL/MariaDB: %s", q)
+			case d.name != "mysql" && strings.HasPrefix(u, "SELECT"):
+				t.Errorf("a SELECT after an UPDATE that returns the row: %s", q)
+			}
+		}
+	})
+}
+
+// TestPostgresWithoutReturning: a dialector opened without RETURNING
+// support (gorm then drops the clause) still consumes codes and tokens
+// correctly, reading the row after the UPDATE.
+func TestPostgresWithoutReturning(t *testing.T) {
+	sqlDB, err := postgresDB(t).connect(t).DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB, WithoutReturning: true}), gormConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := gormstore.New(db)
+	if err := s.Migrate(bg); err != nil {
+		t.Fatal(err)
+	}
+	redeemAndRotate(t, s)
 }
 
 // ---- faults ------------------------------------------------------------------------

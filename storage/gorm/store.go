@@ -19,6 +19,13 @@ import (
 // consuming methods rely on the database's row locking, not on memory.
 type Store struct {
 	db *gorm.DB
+	// returning: the dialect has UPDATE … RETURNING (PostgreSQL, SQLite
+	// 3.35+), so a consuming UPDATE hands back the row it changed and the
+	// SELECT after it is needed only when it changed nothing. MariaDB has
+	// INSERT/DELETE … RETURNING but not UPDATE … RETURNING (although gorm's
+	// MySQL dialect enables the clause for MariaDB 10.5+), and MySQL has
+	// none: those keep the UPDATE-then-SELECT path.
+	returning bool
 }
 
 var _ core.Storage = (*Store)(nil)
@@ -36,7 +43,14 @@ func New(db *gorm.DB) *Store {
 	if db.Logger != nil {
 		sess.Logger = redactingLogger{db.Logger}
 	}
-	return &Store{db: db.Session(sess)}
+	s := &Store{db: db.Session(sess)}
+	if db.Dialector != nil {
+		switch db.Dialector.Name() {
+		case "postgres", "sqlite":
+			s.returning = true
+		}
+	}
+	return s
 }
 
 // Migrate creates the five tables (oauth2_clients, oauth2_grants,
@@ -65,6 +79,19 @@ func (s *Store) do(ctx context.Context, op func(db *gorm.DB) error) error {
 func (s *Store) tx(ctx context.Context, called *bool, fn func(tx *gorm.DB) error) error {
 	db := s.db.WithContext(ctx)
 	return retry(ctx, called, func() error { return db.Transaction(fn) })
+}
+
+// returningRow makes the UPDATE built on q (whose model is a row struct)
+// return the changed row into that struct, where the dialect can (see
+// Store.returning). Callers tell a returned row by its non-empty key: gorm
+// leaves the struct's key empty when no row came back, and when the dialect
+// was opened without RETURNING support (gorm then drops the clause and runs
+// a plain UPDATE).
+func (s *Store) returningRow(q *gorm.DB) *gorm.DB {
+	if !s.returning {
+		return q
+	}
+	return q.Clauses(clause.Returning{})
 }
 
 // ---- clients ---------------------------------------------------------------------
@@ -187,13 +214,20 @@ func (s *Store) CreateGrant(ctx context.Context, g *core.Grant) error {
 //
 // One transaction: a conditional UPDATE consumes the code, and only the
 // transaction whose UPDATE affected the row calls issue and stores the
-// refresh token. PostgreSQL (READ COMMITTED) makes a concurrent UPDATE of
-// the same row wait for the first transaction and re-check its WHERE clause
-// against the committed row, so it affects nothing; InnoDB's UPDATE is a
-// locking read with the same outcome; SQLite runs one write transaction at a
-// time (BEGIN IMMEDIATE with the recommended DSN). MySQL reports changed
-// rows rather than matched rows unless the DSN sets clientFoundRows=true;
-// either way the count is right here, as NULL → now is always a change.
+// refresh token. On PostgreSQL and SQLite the UPDATE returns the consumed
+// row (UPDATE … RETURNING), so a redemption is BEGIN, UPDATE, INSERT,
+// COMMIT; a SELECT of the row follows only when the UPDATE consumed
+// nothing, to tell a used code (ErrCodeUsed) from an expired or unknown
+// one. MySQL/MariaDB have no UPDATE … RETURNING and always SELECT the row
+// after the UPDATE, in the same transaction.
+//
+// PostgreSQL (READ COMMITTED) makes a concurrent UPDATE of the same row
+// wait for the first transaction and re-check its WHERE clause against the
+// committed row, so it affects nothing; InnoDB's UPDATE is a locking read
+// with the same outcome; SQLite runs one write transaction at a time (BEGIN
+// IMMEDIATE with the recommended DSN). MySQL reports changed rows rather
+// than matched rows unless the DSN sets clientFoundRows=true; either way
+// the count is right here, as NULL → now is always a change.
 //
 // If issue fails, the consumption alone is committed (the code is burned).
 // If storing the refresh token or committing fails, everything is rolled
@@ -210,15 +244,22 @@ func (s *Store) RedeemCode(ctx context.Context, sig string, now time.Time, issue
 	)
 	err := s.tx(ctx, &called, func(tx *gorm.DB) error {
 		out, issueErr = nil, nil
-		res := tx.Model(&grantRow{}).
+		var row grantRow
+		res := s.returningRow(tx.Model(&row)).
 			Where("code_sig = ? AND used_at IS NULL AND expires_at > ?", sig, now).
 			Update("used_at", now)
 		if res.Error != nil {
 			return res.Error
 		}
-		var row grantRow
-		if err := tx.Where("code_sig = ?", sig).Take(&row).Error; err != nil {
-			return notFound(err)
+		// If the UPDATE consumed the code and returned it, row holds it.
+		// Otherwise (nothing consumed, or no RETURNING: the key is empty)
+		// read the row: to tell used, expired and unknown codes apart, or
+		// to get the code this transaction just consumed.
+		if res.RowsAffected != 1 || row.CodeSig == "" {
+			row = grantRow{}
+			if err := tx.Where("code_sig = ?", sig).Take(&row).Error; err != nil {
+				return notFound(err)
+			}
 		}
 		if string(row.CodeSig) != sig {
 			return core.ErrNotFound
@@ -269,8 +310,11 @@ func (s *Store) RedeemCode(ctx context.Context, sig string, now time.Time, issue
 // The same pattern as RedeemCode: one transaction whose conditional UPDATE
 // marks the token rotated only if it is not rotated yet, not expired, and
 // its family is not revoked (checked in the same statement); only the
-// transaction that rotated it calls issue and stores the new token. If
-// issue fails, everything is rolled back.
+// transaction that rotated it calls issue and stores the new token. As
+// there, the UPDATE returns the rotated row on PostgreSQL and SQLite, and
+// the row is SELECTed only when nothing was rotated (or on MySQL/MariaDB);
+// a token that is neither rotated nor expired then has its family's
+// revocation looked up. If issue fails, everything is rolled back.
 func (s *Store) RotateRefreshToken(ctx context.Context, sig string, now time.Time, issue func(old *core.RefreshToken) (*core.RefreshToken, error)) (*core.RefreshToken, error) {
 	now = dbTime(now)
 	var (
@@ -280,16 +324,20 @@ func (s *Store) RotateRefreshToken(ctx context.Context, sig string, now time.Tim
 	)
 	err := s.tx(ctx, &called, func(tx *gorm.DB) error {
 		out, issueErr = nil, nil
-		res := tx.Model(&refreshRow{}).
+		var row refreshRow
+		res := s.returningRow(tx.Model(&row)).
 			Where("sig = ? AND rotated_at IS NULL AND expires_at > ? AND NOT EXISTS ("+
 				"SELECT 1 FROM "+tableRevokedFamilies+" r WHERE r.family_id = "+tableRefreshTokens+".family_id)", sig, now).
 			Update("rotated_at", now)
 		if res.Error != nil {
 			return res.Error
 		}
-		var row refreshRow
-		if err := tx.Where("sig = ?", sig).Take(&row).Error; err != nil {
-			return notFound(err)
+		// As in RedeemCode: read the row unless RETURNING brought it back.
+		if res.RowsAffected != 1 || row.Sig == "" {
+			row = refreshRow{}
+			if err := tx.Where("sig = ?", sig).Take(&row).Error; err != nil {
+				return notFound(err)
+			}
 		}
 		if string(row.Sig) != sig {
 			return core.ErrNotFound
