@@ -89,7 +89,13 @@ package gormstore
 // SQLiteDSN returns the recommended DSN for an SQLite database file at path
 // for gorm.io/driver/sqlite (github.com/mattn/go-sqlite3's syntax):
 // transactions that take the write lock at BEGIN, a 5 s busy timeout, WAL
-// journaling and foreign keys on. The path must not contain '?'.
+// journaling, foreign keys on, and a cache of 32 prepared statements per
+// connection (without it the driver prepares every statement again, a
+// quarter of the CPU time of a code flow). The path must not contain '?'.
+//
+// SQLite runs one writer at a time: keep the pool small
+// (sql.DB.SetMaxOpenConns(2)), as extra connections only wait in its busy
+// handler, which sleeps in millisecond steps.
 func SQLiteDSN(path string) string {
-	return path + "?_txlock=immediate&_busy_timeout=5000&_journal_mode=WAL&_foreign_keys=on"
+	return path + "?_txlock=immediate&_busy_timeout=5000&_journal_mode=WAL&_foreign_keys=on&_stmt_cache_size=32"
 }

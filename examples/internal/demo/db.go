@@ -38,9 +38,10 @@ func OpenDB(dsn string) (*gorm.DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		// One writer at a time is what SQLite does anyway; a small pool
-		// keeps readers concurrent under WAL.
-		sqlDB.SetMaxOpenConns(4)
+		// One writer at a time is what SQLite does anyway; more connections
+		// only wait in its busy handler (millisecond sleeps). Two keep a
+		// reader concurrent with the writer under WAL.
+		sqlDB.SetMaxOpenConns(2)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 		return db, nil
 	}
@@ -50,12 +51,15 @@ func OpenDB(dsn string) (*gorm.DB, error) {
 // timeout, immediate write transactions (so concurrent writers queue
 // instead of failing with "database is locked"), foreign keys on, and
 // SQLite's default synchronous=FULL, so a consumed code survives a power
-// loss (NORMAL could lose the last commits and let a code be replayed).
+// loss (NORMAL could lose the last commits and let a code be replayed), and
+// a per-connection cache of 32 prepared statements (the driver prepares
+// every statement again without it: a quarter of the SQLite code flow's
+// CPU time).
 func SQLiteDSN(path string) string {
 	if strings.HasPrefix(path, "file:") {
 		return path
 	}
-	return "file:" + filepath.ToSlash(path) + "?_txlock=immediate&_busy_timeout=5000&_journal_mode=WAL&_foreign_keys=on"
+	return "file:" + filepath.ToSlash(path) + "?_txlock=immediate&_busy_timeout=5000&_journal_mode=WAL&_foreign_keys=on&_stmt_cache_size=32"
 }
 
 // MySQLDSN converts mysql://user:pass@host:port/db?opts into the
