@@ -100,13 +100,19 @@ type AuthorizationRequest struct {
 
 // Handle is the value of the hidden field FieldRequest: the request,
 // sealed (encrypted and authenticated) and bound to the browser session.
-// It is "" only if sealing failed (no randomness); the form then fails
-// safely with a 400 page.
+// It is "" only if sealing failed (no randomness), or when first called
+// after the Authenticator's handler returned without a browser session;
+// the form then fails safely with a 400 page.
 //
 // The first call of Handle, CSRFToken or HiddenFields binds the request to
 // the browser session, setting the session cookie on the response if the
 // browser has none: call them before Send (rendering the form does).
 func (ar *AuthorizationRequest) Handle() string { ar.seal(); return ar.handle }
+
+// detach forgets the exchange once the app's handler returned: frameworks
+// recycle their request and response objects, so a late Handle call must
+// not set a cookie on another request's response (it gets "" instead).
+func (ar *AuthorizationRequest) detach() { ar.w, ar.r = nil, nil }
 
 // CSRFToken is the value of the hidden field FieldCSRF.
 func (ar *AuthorizationRequest) CSRFToken() string { ar.seal(); return ar.csrf }
@@ -420,6 +426,7 @@ func (s *Server) Authorize(w Responder, r Request) {
 	ar := s.newAuthorizationRequest(p, s.sessionOf(r), w, r)
 	setPageHeaders(w)
 	s.auth.Login(w, r, ar)
+	ar.detach()
 }
 
 // ensureSession returns the browser's session id, issuing a cookie when it
@@ -568,6 +575,7 @@ func (s *Server) ProcessLogin(w Responder, r Request) {
 	ar.Form = f.values()
 	setPageHeaders(w)
 	s.auth.ProcessLogin(w, r, ar)
+	ar.detach()
 }
 
 // SendGrant completes a login: the original library's send_grant. The app
@@ -601,6 +609,7 @@ func (s *Server) SendGrant(w Responder, r Request, ar *AuthorizationRequest, use
 			next := s.newAuthorizationRequest(&p, ar.sess, w, r)
 			setPageHeaders(w)
 			cp.Consent(w, r, next)
+			next.detach()
 			return
 		}
 	}

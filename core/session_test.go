@@ -118,3 +118,33 @@ func TestSessionCookieOnlyWithAForm(t *testing.T) {
 		}
 	})
 }
+
+// keeper answers the login with its own page and keeps the request, as an
+// app that wrongly holds on to it past the handler might.
+type keeper struct {
+	signedIn
+	kept *core.AuthorizationRequest
+}
+
+func (a *keeper) Login(w core.Responder, _ core.Request, ar *core.AuthorizationRequest) {
+	a.kept = ar
+	_ = w.Send(200, []byte("a page without a form"))
+}
+
+// After the handler returned, the request no longer reaches the response
+// (frameworks recycle it): a late Handle is "" and sets no cookie.
+func TestLateHandleSetsNoCookie(t *testing.T) {
+	a := &keeper{}
+	srv := newSessionServer(t, a)
+	w := &exampleResponse{header: http.Header{}}
+	srv.Handle(w, exampleRequest{method: "GET", path: "/oauth2/authorize", query: authorizeQuery()})
+	if w.status != 200 || a.kept == nil {
+		t.Fatalf("status %d", w.status)
+	}
+	if h := a.kept.Handle(); h != "" {
+		t.Fatalf("late Handle = %q", h)
+	}
+	if c := w.header.Values("Set-Cookie"); len(c) != 0 {
+		t.Fatalf("Set-Cookie after the handler returned: %q", c)
+	}
+}
