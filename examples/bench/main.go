@@ -147,9 +147,9 @@ func serve(ctx context.Context, o *options, stdout io.Writer, log *slog.Logger, 
 
 	purgeCtx, stopPurge := context.WithCancel(context.Background())
 	defer stopPurge()
-	go b.purgeLoop(purgeCtx, o.purgeEvery, log)
+	go demo.PurgeEvery(purgeCtx, o.purgeEvery, b.purge, log)
 
-	rn := mount(o.adapter, srv)
+	rn := mount(o.adapter, srv, log)
 	// The listener is bound already: connections queue until Serve runs.
 	fmt.Fprintf(stdout, "bench: %s adapter, %s store, listening on http://%s\n", o.adapter, b.name, addr)
 	if ready != nil {

@@ -111,17 +111,6 @@ func meBody(info *core.TokenInfo) []byte {
 	return out
 }
 
-func httpServer(h http.Handler) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    32 << 10,
-	}
-}
-
 func writeJSON(w http.ResponseWriter, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
@@ -130,7 +119,7 @@ func writeJSON(w http.ResponseWriter, body []byte) {
 
 // mount builds the routes on the chosen adapter: the kit's endpoints,
 // /healthz, GET /api/me behind the adapter's middleware, POST /baseline.
-func mount(adapter string, srv *core.Server) demo.Runner {
+func mount(adapter string, srv *core.Server, log *slog.Logger) demo.Runner {
 	switch adapter {
 	case "gin":
 		gin.SetMode(gin.ReleaseMode)
@@ -144,7 +133,7 @@ func mount(adapter string, srv *core.Server) demo.Runner {
 		r.POST("/baseline", func(c *gin.Context) {
 			c.Data(200, "application/json", baselineBody(c.PostForm("a"), c.PostForm("b")))
 		})
-		return httpServer(r)
+		return demo.NewHTTPServer(r, log)
 	case "echo":
 		e := echo.New()
 		e.HideBanner, e.HidePort = true, true
@@ -157,7 +146,7 @@ func mount(adapter string, srv *core.Server) demo.Runner {
 		e.POST("/baseline", func(c echo.Context) error {
 			return c.Blob(200, "application/json", baselineBody(c.FormValue("a"), c.FormValue("b")))
 		})
-		return httpServer(e)
+		return demo.NewHTTPServer(e, log)
 	case "fiber":
 		f := fiber.New(fiber.Config{
 			DisableStartupMessage: true,
@@ -194,7 +183,7 @@ func mount(adapter string, srv *core.Server) demo.Runner {
 			}
 			writeJSON(w, baselineBody(r.PostForm.Get("a"), r.PostForm.Get("b")))
 		})
-		return httpServer(mux)
+		return demo.NewHTTPServer(mux, log)
 	}
 }
 

@@ -128,23 +128,14 @@ func openSQLite(path, sync string, conns int) (*gorm.DB, error) {
 	return db, nil
 }
 
-func (b *backend) purgeLoop(ctx context.Context, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if b.mem != nil {
-				b.mem.Sweep()
-				continue
-			}
-			if _, err := b.gs.Purge(ctx, time.Now()); err != nil && ctx.Err() == nil {
-				log.Warn("bench: purge failed", "err", err)
-			}
-		}
+// purge drops expired state once (memory: a sweep; SQL: Purge).
+func (b *backend) purge(ctx context.Context) error {
+	if b.mem != nil {
+		b.mem.Sweep()
+		return nil
 	}
+	_, err := b.gs.Purge(ctx, time.Now())
+	return err
 }
 
 // seed inserts n grants (used codes, as a busy server holds until they

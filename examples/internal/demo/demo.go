@@ -53,7 +53,11 @@ type Runner interface {
 
 // HTTPServer wraps h in an http.Server with timeouts, so slow clients
 // cannot hold connections.
-func (a *App) HTTPServer(h http.Handler) *http.Server {
+func (a *App) HTTPServer(h http.Handler) *http.Server { return NewHTTPServer(h, a.Log) }
+
+// NewHTTPServer is the examples' http.Server: timeouts on every phase,
+// bounded headers, and net/http's own errors logged through log.
+func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -61,7 +65,24 @@ func (a *App) HTTPServer(h http.Handler) *http.Server {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// PurgeEvery runs purge at every interval until ctx ends, logging
+// failures (expired grants and tokens are dropped in the background).
+func PurgeEvery(ctx context.Context, every time.Duration, purge func(context.Context) error, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := purge(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("purge failed", "err", err)
+			}
+		}
 	}
 }
 
@@ -181,20 +202,10 @@ func serve(ctx context.Context, addr, dsn, issuer, keysPath string, stdout io.Wr
 	// Expired grants and tokens are purged in the background.
 	purgeCtx, stopPurge := context.WithCancel(context.Background())
 	defer stopPurge()
-	go func() {
-		t := time.NewTicker(time.Minute)
-		defer t.Stop()
-		for {
-			select {
-			case <-purgeCtx.Done():
-				return
-			case <-t.C:
-				if _, err := st.Purge(purgeCtx, time.Now()); err != nil {
-					log.Warn("demo: purge failed", "err", err)
-				}
-			}
-		}
-	}()
+	go PurgeEvery(purgeCtx, time.Minute, func(ctx context.Context) error {
+		_, err := st.Purge(ctx, time.Now())
+		return err
+	}, log)
 
 	err = ServeUntil(ctx, runner, ln, 15*time.Second)
 	log.Info("demo: stopped")
