@@ -15,7 +15,8 @@ import (
 
 // ClientSpec describes a client to register.
 type ClientSpec struct {
-	// ID: empty generates one.
+	// ID: empty generates one (128 random bits, base64url, never starting
+	// with '-' so that it cannot be mistaken for a flag on a command line).
 	ID           string
 	Name         string
 	RedirectURIs []string
@@ -45,7 +46,7 @@ func NewClient(spec ClientSpec) (*Client, string, error) {
 		CreatedAt:         time.Now().UTC(),
 	}
 	if c.ID == "" {
-		id, err := randomToken(16)
+		id, err := newClientID()
 		if err != nil {
 			return nil, "", err
 		}
@@ -163,6 +164,18 @@ func VerifySecret(hash, secret string) bool {
 		return bcrypt.CompareHashAndPassword([]byte(hash[len("bcrypt$"):]), []byte(secret)) == nil
 	}
 	return false
+}
+
+// newClientID returns a random client id. One in 64 base64url strings
+// starts with '-', which command-line tools (ours included) read as a flag:
+// such draws are rejected, which keeps the id uniform over the rest.
+func newClientID() (string, error) {
+	for {
+		id, err := randomToken(16)
+		if err != nil || id[0] != '-' {
+			return id, err
+		}
+	}
 }
 
 // newID returns a random identifier (128 bits).

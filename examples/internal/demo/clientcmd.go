@@ -21,8 +21,8 @@ func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 const clientUsage = `usage:
   client add -db DSN [-keys FILE] -name NAME -redirect-uri URI [-redirect-uri URI2] [-public] [-scope "a b"]
   client list -db DSN
-  client remove -db DSN ID
-  client rotate-secret -db DSN ID`
+  client remove -db DSN [--] ID
+  client rotate-secret -db DSN [--] ID`
 
 // clientCommand manages registered clients; output is JSON on stdout.
 func clientCommand(args []string, stdout, stderr io.Writer) int {
@@ -138,17 +138,23 @@ func clientCommand(args []string, stdout, stderr io.Writer) int {
 }
 
 // parseInterspersed parses flags before and after positional arguments
-// ("client remove ID -db x" and "client remove -db x ID" alike).
+// ("client remove ID -db x" and "client remove -db x ID" alike). "--" ends
+// the flags: everything after it is positional, so an id that starts with
+// '-' (imported ones may) can still be named.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			return nil, err
 		}
-		if fs.NArg() == 0 {
+		rest := fs.Args()
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
 			return pos, nil
 		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+		pos = append(pos, rest[0])
+		args = rest[1:]
 	}
 }

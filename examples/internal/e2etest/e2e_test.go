@@ -580,7 +580,7 @@ func testClientCommands(t *testing.T, s *Server, bin, db string) {
 		t.Errorf("token endpoint with the rotated secret: HTTP %d %q, want 400 invalid_grant", status, code)
 	}
 
-	run("remove", "-db", db, id)
+	run("remove", "-db", db, "--", id) // "--": ids may start with '-' when imported
 	p := newBrowser(t).get(t, authURL)
 	if p.status != http.StatusBadRequest || p.header.Get("Location") != "" {
 		t.Errorf("authorize for a removed client: HTTP %d, Location %q, want a 400 error page and no redirect", p.status, p.header.Get("Location"))
