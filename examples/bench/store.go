@@ -104,11 +104,13 @@ func newBackend(ctx context.Context, o *options, log *slog.Logger) (*backend, er
 }
 
 // openSQLite opens a SQLite file with the kit's recommended DSN (WAL,
-// BEGIN IMMEDIATE, busy timeout), optionally another synchronous mode.
+// BEGIN IMMEDIATE, busy timeout, synchronous=FULL), optionally another
+// synchronous mode.
 func openSQLite(path, sync string, conns int) (*gorm.DB, error) {
 	dsn := gormstore.SQLiteDSN(path)
 	if sync != "" {
-		dsn += "&_synchronous=" + sync
+		// The driver reads the first value of a repeated parameter.
+		dsn = strings.Replace(dsn, "_synchronous=FULL", "_synchronous="+sync, 1)
 	}
 	db, err := gorm.Open(sqlite.Open(dsn), &gorm.Config{Logger: logger.Discard, TranslateError: true})
 	if err != nil {

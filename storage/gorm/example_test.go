@@ -93,5 +93,5 @@ func Example() {
 func ExampleSQLiteDSN() {
 	fmt.Println(gormstore.SQLiteDSN("/var/lib/myapp/oauth2.db"))
 	// Output:
-	// /var/lib/myapp/oauth2.db?_txlock=immediate&_busy_timeout=5000&_journal_mode=WAL&_foreign_keys=on&_stmt_cache_size=32
+	// /var/lib/myapp/oauth2.db?_txlock=immediate&_busy_timeout=5000&_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_stmt_cache_size=32
 }

@@ -10,3 +10,11 @@ func SetPurgeBatch(n int) (restore func()) {
 	purgeBatch = n
 	return func() { purgeBatch = old }
 }
+
+// QueuedWrites returns how many writes wait for the next SQLite group
+// transaction.
+func QueuedWrites(s *Store) int {
+	s.group.mu.Lock()
+	defer s.group.mu.Unlock()
+	return len(s.group.queue)
+}

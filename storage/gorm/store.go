@@ -26,6 +26,11 @@ type Store struct {
 	// MySQL dialect enables the clause for MariaDB 10.5+), and MySQL has
 	// none: those keep the UPDATE-then-SELECT path.
 	returning bool
+	// group, on SQLite only, runs the writes of the hot path (grants, code
+	// redemptions, rotations, revocations, consents) in shared transactions
+	// (see groupCommit). PostgreSQL and MySQL run concurrent writers and
+	// group their commits themselves.
+	group *groupCommit
 }
 
 var _ core.Storage = (*Store)(nil)
@@ -46,8 +51,11 @@ func New(db *gorm.DB) *Store {
 	s := &Store{db: db.Session(sess)}
 	if db.Dialector != nil {
 		switch db.Dialector.Name() {
-		case "postgres", "sqlite":
+		case "postgres":
 			s.returning = true
+		case "sqlite":
+			s.returning = true
+			s.group = &groupCommit{db: s.db}
 		}
 	}
 	return s
@@ -79,6 +87,24 @@ func (s *Store) do(ctx context.Context, op func(db *gorm.DB) error) error {
 func (s *Store) tx(ctx context.Context, called *bool, fn func(tx *gorm.DB) error) error {
 	db := s.db.WithContext(ctx)
 	return retry(ctx, called, func() error { return db.Transaction(fn) })
+}
+
+// writeTx runs the write fn atomically, with retries: in its own
+// transaction, or on SQLite in a savepoint of a group transaction.
+func (s *Store) writeTx(ctx context.Context, called *bool, fn func(tx *gorm.DB) error) error {
+	if s.group != nil {
+		return retry(ctx, called, func() error { return s.group.do(ctx, fn) })
+	}
+	return s.tx(ctx, called, fn)
+}
+
+// writeOne runs fn, a single-statement write, with retries: on its own
+// (atomic without a transaction), or on SQLite in a group transaction.
+func (s *Store) writeOne(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if s.group != nil {
+		return retry(ctx, nil, func() error { return s.group.do(ctx, fn) })
+	}
+	return s.do(ctx, fn)
 }
 
 // returningRow makes the UPDATE built on q (whose model is a row struct)
@@ -207,7 +233,7 @@ func (s *Store) SetClientSecretHash(ctx context.Context, id, hash string) error 
 // collision is a bug, not something to overwrite).
 func (s *Store) CreateGrant(ctx context.Context, g *core.Grant) error {
 	row := grantRowOf(g)
-	return s.do(ctx, func(db *gorm.DB) error { return db.Create(row).Error })
+	return s.writeOne(ctx, func(db *gorm.DB) error { return db.Create(row).Error })
 }
 
 // RedeemCode implements core.Storage.
@@ -242,7 +268,7 @@ func (s *Store) RedeemCode(ctx context.Context, sig string, now time.Time, issue
 		issueErr error
 		called   bool
 	)
-	err := s.tx(ctx, &called, func(tx *gorm.DB) error {
+	err := s.writeTx(ctx, &called, func(tx *gorm.DB) error {
 		out, issueErr = nil, nil
 		var row grantRow
 		res := s.returningRow(tx.Model(&row)).
@@ -322,7 +348,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, sig string, now time.Tim
 		issueErr error
 		called   bool
 	)
-	err := s.tx(ctx, &called, func(tx *gorm.DB) error {
+	err := s.writeTx(ctx, &called, func(tx *gorm.DB) error {
 		out, issueErr = nil, nil
 		var row refreshRow
 		res := s.returningRow(tx.Model(&row)).
@@ -419,7 +445,7 @@ func (s *Store) GetRefreshToken(ctx context.Context, sig string) (*core.RefreshT
 // concurrent and repeated revocations keep the latest keepUntil.
 func (s *Store) RevokeFamily(ctx context.Context, familyID string, keepUntil time.Time) error {
 	keepUntil = dbTime(keepUntil)
-	return s.tx(ctx, nil, func(tx *gorm.DB) error {
+	return s.writeTx(ctx, nil, func(tx *gorm.DB) error {
 		err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "family_id"}}, DoNothing: true}).
 			Create(&revokedFamilyRow{FamilyID: ident(familyID), KeepUntil: timeCol(keepUntil)}).Error
 		if err != nil {
@@ -461,7 +487,7 @@ func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (string
 // SaveConsent implements core.Storage.
 func (s *Store) SaveConsent(ctx context.Context, userID, clientID, scope string) error {
 	row := &consentRow{UserID: ident(userID), ClientID: ident(clientID), Scope: scope}
-	return s.do(ctx, func(db *gorm.DB) error {
+	return s.writeOne(ctx, func(db *gorm.DB) error {
 		return db.Clauses(clause.OnConflict{
 			Columns:   []clause.Column{{Name: "user_id"}, {Name: "client_id"}},
 			DoUpdates: clause.AssignmentColumns([]string{"scope"}),

@@ -13,6 +13,8 @@ import (
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+
+	gormstore "github.com/oauth2kit/oauth2kit/storage/gorm"
 )
 
 // OpenDB opens the database a -db flag names: "postgres://…" and
@@ -47,19 +49,15 @@ func OpenDB(dsn string) (*gorm.DB, error) {
 	}
 }
 
-// SQLiteDSN turns a file path into a mattn/go-sqlite3 DSN: WAL, a busy
-// timeout, immediate write transactions (so concurrent writers queue
-// instead of failing with "database is locked"), foreign keys on, and
-// SQLite's default synchronous=FULL, so a consumed code survives a power
-// loss (NORMAL could lose the last commits and let a code be replayed), and
-// a per-connection cache of 32 prepared statements (the driver prepares
-// every statement again without it: a quarter of the SQLite code flow's
-// CPU time).
+// SQLiteDSN turns a file path into the kit's recommended mattn/go-sqlite3
+// DSN (gormstore.SQLiteDSN: WAL, immediate write transactions, durable
+// commits, a busy timeout, a prepared-statement cache); a "file:" URI is
+// used as given.
 func SQLiteDSN(path string) string {
 	if strings.HasPrefix(path, "file:") {
 		return path
 	}
-	return "file:" + filepath.ToSlash(path) + "?_txlock=immediate&_busy_timeout=5000&_journal_mode=WAL&_foreign_keys=on&_stmt_cache_size=32"
+	return gormstore.SQLiteDSN("file:" + filepath.ToSlash(path))
 }
 
 // MySQLDSN converts mysql://user:pass@host:port/db?opts into the

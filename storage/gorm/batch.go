@@ -1,0 +1,159 @@
+package gormstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"gorm.io/gorm"
+)
+
+// maxGroup bounds how many writes share one SQLite transaction, so that a
+// write that arrives during a long queue waits for at most one full group.
+const maxGroup = 32
+
+// groupCommit runs the store's writes on SQLite in shared transactions
+// (group commit). SQLite has one writer at a time: the writes of a process
+// queue for its lock anyway, and each commit costs a WAL append of every
+// page it touched (and an fsync with synchronous=FULL). Here one goroutine
+// takes the writes that queued while the previous transaction ran and runs
+// them in the next one, each inside its own savepoint: a write that fails
+// is rolled back alone, the others commit together, with one BEGIN, one
+// COMMIT and one WAL append of the pages they share (the tables' right-most
+// leaves, the expiry indexes).
+//
+// Each write sees the ones before it in its group, exactly as it would see
+// them committed one by one. If the group's transaction fails as a whole
+// (BEGIN, a savepoint statement, or COMMIT), every write in it gets that
+// error: none of them was committed.
+//
+// A write must not call the store's write methods (it would wait for its
+// own group); the core's issue callbacks only mint tokens.
+type groupCommit struct {
+	db *gorm.DB
+
+	mu      sync.Mutex
+	queue   []*groupWrite
+	running bool // a goroutine is draining queue
+}
+
+// groupWrite is one write waiting for, or done by, a group.
+type groupWrite struct {
+	ctx      context.Context
+	fn       func(tx *gorm.DB) error
+	err      error
+	panicked any // a panic in fn, re-raised in the caller's goroutine
+	done     chan struct{}
+}
+
+// errGroupRollback rolls back a group of one whose write failed.
+var errGroupRollback = errors.New("gormstore: roll back the write")
+
+// do runs fn in the next group transaction and returns its error, or the
+// group's if the transaction failed as a whole.
+func (g *groupCommit) do(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w := &groupWrite{ctx: ctx, fn: fn, done: make(chan struct{})}
+	g.mu.Lock()
+	g.queue = append(g.queue, w)
+	if !g.running {
+		// The drainer exits when the queue is empty, so an idle store
+		// holds no goroutine (a Store has no Close).
+		g.running = true
+		go g.drain()
+	}
+	g.mu.Unlock()
+	// Not abandoned on ctx cancellation: the caller learns the outcome of
+	// a write that may already be running (a group is short); a write still
+	// queued when its context ends is skipped.
+	<-w.done
+	if w.panicked != nil {
+		panic(w.panicked)
+	}
+	return w.err
+}
+
+func (g *groupCommit) drain() {
+	for {
+		g.mu.Lock()
+		n := min(len(g.queue), maxGroup)
+		if n == 0 {
+			g.running = false
+			g.mu.Unlock()
+			return
+		}
+		group := g.queue[:n:n] // appends to queue cannot reach group
+		g.queue = g.queue[n:]
+		g.mu.Unlock()
+		g.run(group)
+		for _, w := range group {
+			close(w.done)
+		}
+	}
+}
+
+// run runs one group's transaction and records each write's outcome.
+func (g *groupCommit) run(group []*groupWrite) {
+	single := len(group) == 1
+	err := g.db.WithContext(context.Background()).Transaction(func(tx *gorm.DB) error {
+		for _, w := range group {
+			if err := w.ctx.Err(); err != nil {
+				w.err = err
+				continue
+			}
+			if single {
+				// A group of one needs no savepoint: its failure rolls
+				// back the transaction.
+				if w.call(tx) {
+					return errGroupRollback
+				}
+				return nil
+			}
+			if err := tx.Exec("SAVEPOINT oauth2kit_write").Error; err != nil {
+				return err
+			}
+			if w.call(tx) {
+				if err := tx.Exec("ROLLBACK TO SAVEPOINT oauth2kit_write").Error; err != nil {
+					return err
+				}
+			}
+			// RELEASE after ROLLBACK TO too: the savepoint stays on the
+			// stack until released.
+			if err := tx.Exec("RELEASE SAVEPOINT oauth2kit_write").Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errGroupRollback) {
+		for _, w := range group {
+			w.err = err
+		}
+	}
+}
+
+// call runs the write and reports whether it failed (an error or a panic),
+// so that its statements are to be rolled back.
+func (w *groupWrite) call(tx *gorm.DB) (failed bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.panicked = p
+			if w.err == nil {
+				w.err = fmt.Errorf("gormstore: panic in a write: %v", p)
+			}
+			failed = true
+		}
+	}()
+	w.err = w.fn(tx)
+	if w.err == nil {
+		// The statements ran without the caller's context: a cancellation
+		// would interrupt the connection, and SQLite then rolls back the
+		// whole group. A caller that went away meanwhile gets nothing
+		// committed, as with a transaction of its own.
+		w.err = w.ctx.Err()
+	}
+	return w.err != nil
+}
