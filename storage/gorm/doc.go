@@ -56,7 +56,9 @@
 // On SQLite the store commits its writes in groups: the codes, redemptions,
 // rotations, revocations and consents that queue while one transaction
 // runs share the next one, each in a savepoint of its own (a failed write
-// is rolled back alone). One commit, and one fsync, then serves many
+// is rolled back alone; if its error ends SQLite's transaction, as
+// SQLITE_FULL does, the others are run again). One commit, and one fsync,
+// then serves many
 // writes; each still returns only once its group has committed. Other
 // processes writing the same file take turns with the group through
 // SQLite's lock as before.

@@ -40,7 +40,7 @@ func transient(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, errRace) {
+	if errors.Is(err, errRace) || errors.Is(err, errGroupAborted) {
 		return true
 	}
 	var st interface{ SQLState() string }

@@ -26,7 +26,10 @@ const maxGroup = 32
 // Each write sees the ones before it in its group, exactly as it would see
 // them committed one by one. If the group's transaction fails as a whole
 // (BEGIN, a savepoint statement, or COMMIT), every write in it gets that
-// error: none of them was committed.
+// error: none of them was committed. Some SQLite errors of one write
+// (SQLITE_FULL, SQLITE_IOERR) end the whole transaction: that write gets
+// its error, and the others are run again in a later group (retry sees
+// errGroupAborted as transient), unless their issue callback already ran.
 //
 // A write must not call the store's write methods (it would wait for its
 // own group); the core's issue callbacks only mint tokens.
@@ -77,23 +80,78 @@ func (g *groupCommit) do(ctx context.Context, fn func(tx *gorm.DB) error) error 
 }
 
 func (g *groupCommit) drain() {
+	var group []*groupWrite
+	normal := false
+	defer func() {
+		if normal {
+			return
+		}
+		// A panic outside the writes' own code (in gorm or a logger
+		// around the group's statements), or runtime.Goexit in a write:
+		// the transaction was rolled back (gorm's Transaction does so on
+		// the way out). Its callers must not wait forever, nor the
+		// process die in this goroutine: each caller gets the panic (or
+		// an error), and a new goroutine takes over the queue.
+		p := recover()
+		for _, w := range group {
+			if p != nil {
+				w.panicked = p
+			}
+			w.err = errGroupAbandoned
+			close(w.done)
+		}
+		g.mu.Lock()
+		more := len(g.queue) > 0
+		g.running = more
+		g.mu.Unlock()
+		if more {
+			go g.drain()
+		}
+	}()
 	for {
 		g.mu.Lock()
 		n := min(len(g.queue), maxGroup)
 		if n == 0 {
+			g.queue = nil // drop the finished writes' backing array
 			g.running = false
 			g.mu.Unlock()
+			normal = true
 			return
 		}
-		group := g.queue[:n:n] // appends to queue cannot reach group
+		group = g.queue[:n:n] // appends to queue cannot reach group
 		g.queue = g.queue[n:]
 		g.mu.Unlock()
 		g.run(group)
 		for _, w := range group {
 			close(w.done)
 		}
+		// The queue's backing array outlives the group: let go of the
+		// finished writes (their closures hold what the callers issued).
+		clear(group)
+		group = nil
 	}
 }
+
+// errGroupAbandoned is what the writes of a group get when the goroutine
+// running it ended abnormally (see drain).
+var errGroupAbandoned = errors.New("gormstore: the write's group transaction was abandoned")
+
+// errGroupAborted is what the other writes of a group get when one write's
+// failure rolled back the whole transaction (SQLite does so for some
+// errors: SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM, an interrupt). Nothing
+// of theirs was committed; it is transient, so they are retried unless
+// their issue callback already ran.
+var errGroupAborted = errors.New("gormstore: another write aborted the group transaction")
+
+// groupAbort carries, out of the group's transaction, the write whose
+// failure ended it.
+type groupAbort struct {
+	culprit *groupWrite
+	err     error
+}
+
+func (a *groupAbort) Error() string { return a.err.Error() }
+func (a *groupAbort) Unwrap() error { return a.err }
 
 // run runs one group's transaction and records each write's outcome.
 func (g *groupCommit) run(group []*groupWrite) {
@@ -117,7 +175,8 @@ func (g *groupCommit) run(group []*groupWrite) {
 			}
 			if w.call(tx) {
 				if err := tx.Exec("ROLLBACK TO SAVEPOINT oauth2kit_write").Error; err != nil {
-					return err
+					// The write's failure ended the transaction.
+					return &groupAbort{culprit: w, err: err}
 				}
 			}
 			// RELEASE after ROLLBACK TO too: the savepoint stays on the
@@ -128,7 +187,16 @@ func (g *groupCommit) run(group []*groupWrite) {
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, errGroupRollback) {
+	var abort *groupAbort
+	switch {
+	case err == nil, errors.Is(err, errGroupRollback):
+	case errors.As(err, &abort):
+		for _, w := range group {
+			if w != abort.culprit {
+				w.err = errGroupAborted
+			}
+		}
+	default:
 		for _, w := range group {
 			w.err = err
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,12 +28,17 @@ func TestSQLiteGroupCommit(t *testing.T) {
 	rec := &sqlRecorder{}
 	db := d.connect(t)
 	entered, release := make(chan struct{}), make(chan struct{})
+	var txMu sync.Mutex
+	txOf := map[string]gorm.ConnPool{} // the transaction each insert ran in
 	// After the INSERT: a failure must undo a row already written.
 	err := db.Callback().Create().After("gorm:create").Register("test:group", func(tx *gorm.DB) {
 		if tx.Statement.Table != "oauth2_grants" {
 			return
 		}
 		sig := tx.Statement.ReflectValue.FieldByName("CodeSig").String()
+		txMu.Lock()
+		txOf[sig] = tx.Statement.ConnPool
+		txMu.Unlock()
 		switch {
 		case strings.HasPrefix(sig, "block"):
 			close(entered)
@@ -155,9 +161,15 @@ func TestSQLiteGroupCommit(t *testing.T) {
 		t.Errorf("%d refresh tokens for one redeemed code, want 1", n)
 	}
 
-	// The queued writes ran as one group: one savepoint each, except the
-	// abandoned one (skipped), and none for the first write (a group of
-	// one).
+	// The queued writes ran as one group: in one transaction, apart from
+	// the first write's; one savepoint each, except the abandoned one
+	// (skipped), and none for the first write (a group of one).
+	shared := txOf[ok[0].CodeSig]
+	for _, g := range append(append([]*core.Grant{panicky}, ok...), failing...) {
+		if txOf[g.CodeSig] != shared || shared == txOf[blocker.CodeSig] {
+			t.Errorf("grant %s was inserted in a transaction of its own", g.CodeSig[:10])
+		}
+	}
 	savepoints := 0
 	for _, q := range rec.all() {
 		if strings.HasPrefix(q, "SAVEPOINT") {
@@ -173,6 +185,142 @@ func TestSQLiteGroupCommit(t *testing.T) {
 	if gormstore.QueuedWrites(s) != 0 {
 		t.Error("writes left queued")
 	}
+}
+
+// TestSQLiteGroupAbort: when one write's failure makes SQLite end the whole
+// transaction (as SQLITE_FULL or an I/O error do), that write gets its own
+// error and the others of its group, rolled back with it, are run again in
+// another group: they are committed, the failed write is not.
+func TestSQLiteGroupAbort(t *testing.T) {
+	db := sqliteDB(t).connect(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	err := db.Callback().Create().After("gorm:create").Register("test:abort", func(tx *gorm.DB) {
+		if tx.Statement.Table != "oauth2_grants" {
+			return
+		}
+		sig := tx.Statement.ReflectValue.FieldByName("CodeSig").String()
+		switch {
+		case strings.HasPrefix(sig, "block"):
+			close(entered)
+			<-release
+		case strings.HasPrefix(sig, "abort"):
+			// What SQLite does on SQLITE_FULL: the transaction is gone.
+			if _, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context, "ROLLBACK"); err != nil {
+				t.Errorf("ROLLBACK: %v", err)
+			}
+			_ = tx.AddError(errInjected)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := gormstore.New(db)
+	if err := s.Migrate(bg); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	grant := func(prefix string) *core.Grant {
+		g := grantAt(now, time.Minute)
+		g.CodeSig = uniq(prefix)
+		return g
+	}
+	var wg sync.WaitGroup
+	go1 := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
+	go1(func() { mustCreate(t, s, grant("block")) })
+	<-entered
+	// before: ahead of the failing write in the group (its insert is
+	// undone with the transaction); after: behind it.
+	gs := []*core.Grant{grant("before"), grant("abort"), grant("after")}
+	errs := make([]error, len(gs))
+	for i, g := range gs {
+		go1(func() { errs[i] = s.CreateGrant(bg, g) })
+		for deadline := time.Now().Add(10 * time.Second); gormstore.QueuedWrites(s) < i+1; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the write did not queue")
+			}
+		}
+	}
+	close(release)
+	wg.Wait()
+	if !errors.Is(errs[1], errInjected) {
+		t.Errorf("the failing write: %v, want its own error", errs[1])
+	}
+	for _, i := range []int{0, 2} {
+		if errs[i] != nil {
+			t.Errorf("write %s of the aborted group: %v, want it run again and committed", gs[i].CodeSig[:6], errs[i])
+		}
+		if n := countRows(t, db, "oauth2_grants", "code_sig = ?", gs[i].CodeSig); n != 1 {
+			t.Errorf("write %s of the aborted group: %d rows, want 1", gs[i].CodeSig[:6], n)
+		}
+	}
+	if n := countRows(t, db, "oauth2_grants", "code_sig = ?", gs[1].CodeSig); n != 0 {
+		t.Errorf("the failing write left %d rows", n)
+	}
+}
+
+// TestSQLiteGroupSurvivesAPanic: a panic around the group's own statements
+// (here in a gorm callback on SAVEPOINT) reaches every caller of the group,
+// in its own goroutine, commits nothing, and the store goes on writing.
+func TestSQLiteGroupSurvivesAPanic(t *testing.T) {
+	db := sqliteDB(t).connect(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var armed atomic.Bool
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(db.Callback().Create().After("gorm:create").Register("test:block", func(tx *gorm.DB) {
+		if tx.Statement.Table == "oauth2_grants" && strings.HasPrefix(tx.Statement.ReflectValue.FieldByName("CodeSig").String(), "block") {
+			close(entered)
+			<-release
+		}
+	}))
+	must(db.Callback().Raw().Before("gorm:raw").Register("test:panic", func(tx *gorm.DB) {
+		if armed.Load() && strings.HasPrefix(tx.Statement.SQL.String(), "SAVEPOINT") {
+			panic("savepoint boom")
+		}
+	}))
+	s := gormstore.New(db)
+	must(s.Migrate(bg))
+	now := time.Now()
+	grant := func(prefix string) *core.Grant {
+		g := grantAt(now, time.Minute)
+		g.CodeSig = uniq(prefix)
+		return g
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); mustCreate(t, s, grant("block")) }()
+	<-entered
+	gs := []*core.Grant{grant("ok"), grant("ok")}
+	panics := make([]any, len(gs))
+	for i, g := range gs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { panics[i] = recover() }()
+			_ = s.CreateGrant(bg, g)
+		}()
+	}
+	for deadline := time.Now().Add(10 * time.Second); gormstore.QueuedWrites(s) < len(gs); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the writes did not queue")
+		}
+	}
+	armed.Store(true)
+	close(release)
+	wg.Wait()
+	armed.Store(false)
+	for i, g := range gs {
+		if panics[i] != "savepoint boom" {
+			t.Errorf("caller %d recovered %v, want the group's panic", i, panics[i])
+		}
+		if n := countRows(t, db, "oauth2_grants", "code_sig = ?", g.CodeSig); n != 0 {
+			t.Errorf("write %d of the panicked group left %d rows", i, n)
+		}
+	}
+	mustCreate(t, s, grant("later"))
 }
 
 // TestSQLiteDSNIsDurable: a connection opened with SQLiteDSN runs in WAL
