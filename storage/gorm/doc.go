@@ -40,7 +40,7 @@
 // SQLite (gorm.io/driver/sqlite, github.com/mattn/go-sqlite3): open the
 // database with SQLiteDSN, which sets
 //
-//	_txlock=immediate&_busy_timeout=5000&_journal_mode=WAL&_foreign_keys=on&_stmt_cache_size=32
+//	_txlock=immediate&_busy_timeout=5000&_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_stmt_cache_size=32
 //
 // Transactions then start with BEGIN IMMEDIATE and take the write lock at
 // once, rather than failing with SQLITE_BUSY when they upgrade from reading
@@ -53,15 +53,14 @@
 // for a file (1 for ":memory:", where every connection would be a database
 // of its own).
 //
-// On SQLite the store commits its writes in groups: the codes, redemptions,
-// rotations, revocations and consents that queue while one transaction
-// runs share the next one, each in a savepoint of its own (a failed write
-// is rolled back alone; if its error ends SQLite's transaction, as
-// SQLITE_FULL does, the others are run again). One commit, and one fsync,
-// then serves many
-// writes; each still returns only once its group has committed. Other
-// processes writing the same file take turns with the group through
-// SQLite's lock as before.
+// On SQLite the store commits its writes in groups: the writes (codes,
+// redemptions, rotations, revocations, consents, clients, Purge batches)
+// that queue while one transaction runs share the next one, each in a
+// savepoint of its own (a failed write is rolled back alone; if its error
+// ends SQLite's transaction, as SQLITE_FULL does, the others are run
+// again). One commit, and one fsync, then serves many writes; each still
+// returns only once its group has committed. Other processes writing the
+// same file take turns with the group through SQLite's lock as before.
 //
 // Other SQLite drivers work if they store times as text that sorts in time
 // order (modernc.org/sqlite: _time_format=sqlite); the store is tested

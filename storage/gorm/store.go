@@ -26,10 +26,10 @@ type Store struct {
 	// MySQL dialect enables the clause for MariaDB 10.5+), and MySQL has
 	// none: those keep the UPDATE-then-SELECT path.
 	returning bool
-	// group, on SQLite only, runs the writes of the hot path (grants, code
-	// redemptions, rotations, revocations, consents) in shared transactions
-	// (see groupCommit). PostgreSQL and MySQL run concurrent writers and
-	// group their commits themselves.
+	// group, on SQLite only, runs the store's writes (grants, code
+	// redemptions, rotations, revocations, consents, clients, Purge) in
+	// shared transactions (see groupCommit). PostgreSQL and MySQL run
+	// concurrent writers and group their commits themselves.
 	group *groupCommit
 }
 
@@ -147,7 +147,7 @@ func (s *Store) SaveClient(ctx context.Context, c *core.Client) error {
 	if err != nil {
 		return err
 	}
-	return s.do(ctx, func(db *gorm.DB) error {
+	return s.writeOne(ctx, func(db *gorm.DB) error {
 		return db.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, UpdateAll: true}).Create(row).Error
 	})
 }
@@ -158,7 +158,7 @@ func (s *Store) SaveClient(ctx context.Context, c *core.Client) error {
 // tokens of the client stay until they expire (Purge), but no request can
 // authenticate as the client any more.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	return s.tx(ctx, nil, func(tx *gorm.DB) error {
+	return s.writeTx(ctx, nil, func(tx *gorm.DB) error {
 		res := tx.Where("id = ?", id).Delete(&clientRow{})
 		if res.Error != nil {
 			return res.Error
@@ -205,7 +205,7 @@ func (s *Store) ListClients(ctx context.Context) ([]*core.Client, error) {
 // hash the new secret with core.HashSecret first). It returns
 // core.ErrNotFound if there is no such client.
 func (s *Store) SetClientSecretHash(ctx context.Context, id, hash string) error {
-	return s.tx(ctx, nil, func(tx *gorm.DB) error {
+	return s.writeTx(ctx, nil, func(tx *gorm.DB) error {
 		res := tx.Model(&clientRow{}).Where("id = ?", id).Update("secret_hash", hash)
 		if res.Error != nil {
 			return res.Error
@@ -524,7 +524,10 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (int64, error) {
 				keys []string
 				n    int64
 			)
-			err := s.do(ctx, func(db *gorm.DB) error {
+			// On SQLite in the write queue like every other write: under
+			// load the group transactions follow each other closely, and a
+			// DELETE of its own would starve in SQLite's busy handler.
+			err := s.writeTx(ctx, nil, func(db *gorm.DB) error {
 				keys, n = keys[:0], 0
 				err := db.Model(p.model).Where(p.expiry+" <= ?", now).Limit(purgeBatch).Pluck(p.key, &keys).Error
 				if err != nil || len(keys) == 0 {
