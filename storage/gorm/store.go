@@ -524,9 +524,9 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (int64, error) {
 				keys []string
 				n    int64
 			)
-			// On SQLite in the write queue like every other write: under
-			// load the group transactions follow each other closely, and a
-			// DELETE of its own would starve in SQLite's busy handler.
+			// On SQLite in the write queue like every other write, so it
+			// takes its turn in order instead of polling SQLite's busy
+			// handler (millisecond sleeps) for a gap between groups.
 			err := s.writeTx(ctx, nil, func(db *gorm.DB) error {
 				keys, n = keys[:0], 0
 				err := db.Model(p.model).Where(p.expiry+" <= ?", now).Limit(purgeBatch).Pluck(p.key, &keys).Error
