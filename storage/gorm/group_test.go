@@ -15,6 +15,24 @@ import (
 	gormstore "github.com/oauth2kit/oauth2kit/storage/gorm"
 )
 
+// grantWithSig returns a grant whose code signature starts with prefix
+// (the tests' gorm callbacks act on it).
+func grantWithSig(now time.Time, prefix string) *core.Grant {
+	g := grantAt(now, time.Minute)
+	g.CodeSig = uniq(prefix)
+	return g
+}
+
+// waitQueued waits until n writes wait for the next group of s.
+func waitQueued(t *testing.T, s *gormstore.Store, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); gormstore.QueuedWrites(s) < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes queued, want %d", gormstore.QueuedWrites(s), n)
+		}
+	}
+}
+
 // TestSQLiteGroupCommit: on SQLite, writes that queue while a transaction
 // runs share the next one, and each is still atomic on its own. The first
 // write is held inside its transaction until the others have queued; the
@@ -57,11 +75,7 @@ func TestSQLiteGroupCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	grant := func(prefix string) *core.Grant {
-		g := grantAt(now, time.Minute)
-		g.CodeSig = uniq(prefix)
-		return g
-	}
+	grant := func(prefix string) *core.Grant { return grantWithSig(now, prefix) }
 	redeemed := grant("code")
 	mustCreate(t, s, redeemed)
 	rec.reset()
@@ -101,12 +115,7 @@ func TestSQLiteGroupCommit(t *testing.T) {
 	abandoned := grant("ok")
 	run(func() { record(abandoned.CodeSig, s.CreateGrant(ctx, abandoned)) })
 	const queued = 5 + 2 + 1 + 2 + 1
-	for deadline := time.Now().Add(10 * time.Second); gormstore.QueuedWrites(s) < queued; {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d writes queued, want %d", gormstore.QueuedWrites(s), queued)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitQueued(t, s, queued)
 	cancel() // the caller goes away while its write waits
 	close(release)
 	wg.Wait()
@@ -219,11 +228,7 @@ func TestSQLiteGroupAbort(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	grant := func(prefix string) *core.Grant {
-		g := grantAt(now, time.Minute)
-		g.CodeSig = uniq(prefix)
-		return g
-	}
+	grant := func(prefix string) *core.Grant { return grantWithSig(now, prefix) }
 	var wg sync.WaitGroup
 	go1 := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
 	go1(func() { mustCreate(t, s, grant("block")) })
@@ -234,11 +239,7 @@ func TestSQLiteGroupAbort(t *testing.T) {
 	errs := make([]error, len(gs))
 	for i, g := range gs {
 		go1(func() { errs[i] = s.CreateGrant(bg, g) })
-		for deadline := time.Now().Add(10 * time.Second); gormstore.QueuedWrites(s) < i+1; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatal("the write did not queue")
-			}
-		}
+		waitQueued(t, s, i+1) // in this order
 	}
 	close(release)
 	wg.Wait()
@@ -284,11 +285,7 @@ func TestSQLiteGroupSurvivesAPanic(t *testing.T) {
 	s := gormstore.New(db)
 	must(s.Migrate(bg))
 	now := time.Now()
-	grant := func(prefix string) *core.Grant {
-		g := grantAt(now, time.Minute)
-		g.CodeSig = uniq(prefix)
-		return g
-	}
+	grant := func(prefix string) *core.Grant { return grantWithSig(now, prefix) }
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); mustCreate(t, s, grant("block")) }()
@@ -303,11 +300,7 @@ func TestSQLiteGroupSurvivesAPanic(t *testing.T) {
 			_ = s.CreateGrant(bg, g)
 		}()
 	}
-	for deadline := time.Now().Add(10 * time.Second); gormstore.QueuedWrites(s) < len(gs); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the writes did not queue")
-		}
-	}
+	waitQueued(t, s, len(gs))
 	armed.Store(true)
 	close(release)
 	wg.Wait()
