@@ -156,6 +156,10 @@ func (a *groupAbort) Unwrap() error { return a.err }
 // run runs one group's transaction and records each write's outcome.
 func (g *groupCommit) run(group []*groupWrite) {
 	single := len(group) == 1
+	// The group belongs to no single caller: its statements run without
+	// their contexts (so no cancellation, and no request values such as a
+	// tracing span reach gorm's plugins); each write's context is checked
+	// before and after it runs.
 	err := g.db.WithContext(context.Background()).Transaction(func(tx *gorm.DB) error {
 		for _, w := range group {
 			if err := w.ctx.Err(); err != nil {
