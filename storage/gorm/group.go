@@ -143,19 +143,10 @@ var errGroupAbandoned = errors.New("gormstore: the write's group transaction was
 // their issue callback already ran.
 var errGroupAborted = errors.New("gormstore: another write aborted the group transaction")
 
-// groupAbort carries, out of the group's transaction, the write whose
-// failure ended it.
-type groupAbort struct {
-	culprit *groupWrite
-	err     error
-}
-
-func (a *groupAbort) Error() string { return a.err.Error() }
-func (a *groupAbort) Unwrap() error { return a.err }
-
 // run runs one group's transaction and records each write's outcome.
 func (g *groupCommit) run(group []*groupWrite) {
 	single := len(group) == 1
+	var culprit *groupWrite // the write whose failure ended the transaction
 	// The group belongs to no single caller: its statements run without
 	// their contexts (so no cancellation, and no request values such as a
 	// tracing span reach gorm's plugins); each write's context is checked
@@ -180,7 +171,8 @@ func (g *groupCommit) run(group []*groupWrite) {
 			if w.call(tx) {
 				if err := tx.Exec("ROLLBACK TO SAVEPOINT oauth2kit_write").Error; err != nil {
 					// The write's failure ended the transaction.
-					return &groupAbort{culprit: w, err: err}
+					culprit = w
+					return err
 				}
 			}
 			// RELEASE after ROLLBACK TO too: the savepoint stays on the
@@ -191,12 +183,11 @@ func (g *groupCommit) run(group []*groupWrite) {
 		}
 		return nil
 	})
-	var abort *groupAbort
 	switch {
 	case err == nil, errors.Is(err, errGroupRollback):
-	case errors.As(err, &abort):
+	case culprit != nil:
 		for _, w := range group {
-			if w != abort.culprit {
+			if w != culprit {
 				w.err = errGroupAborted
 			}
 		}
