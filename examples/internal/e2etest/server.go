@@ -70,19 +70,20 @@ func Build(t testing.TB, name string) string {
 	return bin
 }
 
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for concurrent use: it collects a
+// process's output, or a server's log, while it runs.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
@@ -98,8 +99,8 @@ type Server struct {
 	ClientID, ClientSecret string
 
 	cmd    *exec.Cmd
-	stdout syncBuffer
-	stderr syncBuffer
+	stdout SyncBuffer
+	stderr SyncBuffer
 	done   chan struct{} // closed when the process has exited
 	state  *os.ProcessState
 }

@@ -1,7 +1,6 @@
 package securitytest
 
 import (
-	"bytes"
 	"context"
 	"crypto/hkdf"
 	"crypto/hmac"
@@ -33,6 +32,7 @@ import (
 	"github.com/oauth2kit/oauth2kit/adapters/nethttp"
 	"github.com/oauth2kit/oauth2kit/core"
 	"github.com/oauth2kit/oauth2kit/examples/internal/demo"
+	"github.com/oauth2kit/oauth2kit/examples/internal/e2etest"
 	gormstore "github.com/oauth2kit/oauth2kit/storage/gorm"
 )
 
@@ -69,24 +69,6 @@ type clock struct {
 func (c *clock) now() time.Time          { return c.start.Add(time.Duration(c.off.Load())) }
 func (c *clock) advance(d time.Duration) { c.off.Add(int64(d)) }
 
-// syncBuffer is the server's log.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // secret is a credential seen on the wire: it must never be at rest.
 type secret struct{ kind, value string }
 
@@ -109,7 +91,7 @@ type env struct {
 	d     *database
 	db    *gorm.DB // the test's own pool, for reading the tables
 	clock *clock
-	log   *syncBuffer
+	log   *e2etest.SyncBuffer
 	slog  *slog.Logger
 	ts    *httptest.Server
 	base  string
@@ -130,7 +112,7 @@ func newEnv(t *testing.T, s setup) *env {
 	if s.db == nil {
 		s.db = sqliteDB(t)
 	}
-	e := &env{t: t, d: s.db, clock: &clock{start: time.Now().Truncate(time.Second)}, log: &syncBuffer{}, keys: map[string]core.Keys{}, secrets: map[string]string{}}
+	e := &env{t: t, d: s.db, clock: &clock{start: time.Now().Truncate(time.Second)}, log: &e2etest.SyncBuffer{}, keys: map[string]core.Keys{}, secrets: map[string]string{}}
 	e.slog = slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.ts = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		(*e.handler.Load()).ServeHTTP(w, r)
