@@ -14,6 +14,7 @@ import (
 type Server struct {
 	cfg   Config
 	store Storage
+	caps  capabilities
 	auth  Authenticator
 	keys  *ring
 	log   *slog.Logger
@@ -45,6 +46,7 @@ func New(cfg Config, store Storage, auth Authenticator) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		store:    store,
+		caps:     findCapabilities(store),
 		auth:     auth,
 		keys:     keys,
 		log:      cfg.Logger,

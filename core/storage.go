@@ -18,6 +18,8 @@ var (
 	// ErrTokenRotated: RotateRefreshToken found a token that was rotated
 	// out (or revoked) before: a reuse.
 	ErrTokenRotated = errors.New("oauth2kit: refresh token already rotated")
+	// ErrExists: CreateGrant found a grant with the same code signature.
+	ErrExists = errors.New("oauth2kit: already exists")
 	// ErrUnavailable marks a transient storage failure.
 	ErrUnavailable = errors.New("oauth2kit: storage temporarily unavailable")
 )
@@ -41,7 +43,10 @@ type Storage interface {
 	// GetClient returns the registered client, or ErrNotFound.
 	GetClient(ctx context.Context, id string) (*Client, error)
 
-	// CreateGrant stores a new authorization code.
+	// CreateGrant stores a new authorization code. If a grant with the
+	// same CodeSig exists (expired or used, until the store dropped it) it
+	// stores nothing and returns ErrExists: the server relies on that to
+	// make a pending login or consent form usable once.
 	CreateGrant(ctx context.Context, g *Grant) error
 
 	// RedeemCode consumes the code whose signature is sig, atomically.
@@ -153,7 +158,14 @@ type Grant struct {
 	// every token of the family.
 	AdditionalInfo string
 	CreatedAt      time.Time
-	ExpiresAt      time.Time
+	// ExpiresAt ends the code's redeemability.
+	ExpiresAt time.Time
+	// KeepUntil is when the store may drop the grant: past it no token of
+	// the family can be valid unless a refresh token of the family
+	// exists (which names the family itself). Zero means ExpiresAt. A
+	// store keeps the grant until then so that user-wide revocation
+	// (UserGrantStore) finds the family.
+	KeepUntil time.Time
 	// UsedAt is set when the code was redeemed.
 	UsedAt *time.Time
 }

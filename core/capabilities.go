@@ -1,0 +1,88 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Storage capabilities. The base Storage is what every deployment needs;
+// a feature that must persist more brings one small interface of its own,
+// which New finds on the Storage by type assertion. A store implements the
+// capabilities it supports; a feature configured without its capability
+// fails at New (or, for a Server method, returns ErrNoCapability), naming
+// the interface. Each capability has its own sub-suite in core/storagetest.
+
+// ClientRegistry is the capability to manage clients: the examples' client
+// command, registration at start-up, and later dynamic client registration
+// use it. core/memstore and storage/gorm implement it.
+type ClientRegistry interface {
+	// SaveClient registers c, replacing every field of a client with the
+	// same ID (an upsert, atomic).
+	SaveClient(ctx context.Context, c *Client) error
+	// DeleteClient removes the client with its consents, codes and refresh
+	// tokens (so a client registered later under the same ID inherits
+	// none of them), or returns ErrNotFound.
+	DeleteClient(ctx context.Context, id string) error
+	// ListClients returns every client, ordered by ID (byte order).
+	ListClients(ctx context.Context) ([]*Client, error)
+}
+
+// UserGrantStore is the capability behind user-wide grant management
+// (Server.RevokeUser, Server.UserClients, Server.ForgetConsent): a
+// password change, "sign out of all apps", a user's list of authorised
+// apps. core/memstore and storage/gorm implement it.
+//
+// A store finds a user's families through the grants and refresh tokens it
+// keeps: a grant (Grant.KeepUntil) and a refresh token (its ExpiresAt)
+// stay until no token of their family can be valid, so every family that
+// could still hold a working token is found.
+type UserGrantStore interface {
+	// RevokeUserGrants revokes every family of the user's grants and
+	// refresh tokens (only those of clientID when it is not ""), as
+	// RevokeFamily does with keepUntil, and returns the family ids it
+	// revoked (each once, in any order). Families made after it returns
+	// are not affected. Client credentials grants have no user and are
+	// never revoked by it.
+	RevokeUserGrants(ctx context.Context, userID, clientID string, keepUntil time.Time) ([]string, error)
+	// UserClients lists the clients the user has authorised at now: a
+	// consent, or a grant or refresh token of a family that is not revoked
+	// and may still hold a valid token. Ordered by client ID.
+	UserClients(ctx context.Context, userID string, now time.Time) ([]UserClient, error)
+	// DeleteConsent forgets the scope the user approved for the client,
+	// so the consent page is shown again. Forgetting an absent consent is
+	// not an error.
+	DeleteConsent(ctx context.Context, userID, clientID string) error
+}
+
+// UserClient is one client a user has authorised.
+type UserClient struct {
+	ClientID string
+	// ConsentScope is the scope the user approved (empty without a
+	// consent record: an Authenticator without consent prompts).
+	ConsentScope string
+	// Active reports that at least one grant or refresh token of the
+	// client may still hold a valid token.
+	Active bool
+}
+
+// ErrNoCapability is returned (wrapped, naming the interface) by a Server
+// method whose Storage lacks the capability the method needs.
+var ErrNoCapability = fmt.Errorf("oauth2kit: the Storage lacks a capability")
+
+// capabilities are the optional interfaces found on the Storage at New.
+type capabilities struct {
+	clients ClientRegistry // nil without
+	users   UserGrantStore // nil without
+}
+
+func findCapabilities(st Storage) capabilities {
+	var c capabilities
+	c.clients, _ = st.(ClientRegistry)
+	c.users, _ = st.(UserGrantStore)
+	return c
+}
+
+func missing(name string) error {
+	return fmt.Errorf("%w: core.%s", ErrNoCapability, name)
+}
