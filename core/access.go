@@ -12,8 +12,10 @@ import (
 type TokenInfo struct {
 	Issuer   string
 	Audience string
-	// UserID is the resource owner; for client_credentials tokens it is
-	// the client id.
+	// UserID is the resource owner (the user the app named at SendGrant).
+	// It is empty for tokens without a user (client_credentials): a
+	// handler that takes UserID as "the user" can never mistake a client
+	// for a user. Subject names either.
 	UserID   string
 	ClientID string
 	Scope    string
@@ -28,8 +30,18 @@ type TokenInfo struct {
 	// Draft10 is set on tokens issued to draft-10 profile clients.
 	Draft10 bool
 	// ClientCredentials is set on tokens of the client_credentials grant:
-	// no user is involved, and UserID holds the client id.
+	// no user is involved, and UserID is empty.
 	ClientCredentials bool
+}
+
+// Subject is whom the token is about: the user, or for a token without a
+// user (client_credentials) the client itself, as "sub" in introspection
+// and RFC 9068 JWTs.
+func (t *TokenInfo) Subject() string {
+	if t.UserID == "" {
+		return t.ClientID
+	}
+	return t.UserID
 }
 
 // HasScope reports whether the token grants scope s.
@@ -109,6 +121,11 @@ func (s *Server) openAccessToken(tok string, now time.Time, info *TokenInfo) err
 	}
 	info.Draft10 = flags&flagDraft10 != 0
 	info.ClientCredentials = flags&flagClientCredentials != 0
+	if info.ClientCredentials {
+		// Tokens minted before UserID was left empty for them carry the
+		// client id there: never hand it out as a user.
+		info.UserID = ""
+	}
 	info.IssuedAt = time.Unix(iat, 0)
 	info.ExpiresAt = time.Unix(exp, 0)
 	// A token minted by another deployment sharing keys by mistake, or for
@@ -198,16 +215,27 @@ func (s *Server) CheckRequest(r Request, scopes ...string) (*TokenInfo, *Resourc
 	if rerr != nil {
 		return nil, rerr
 	}
-	legacy := scheme == "OAuth" || (scheme == "" && s.cfg.Profile == ProfileDraft10)
+	draftServer := s.cfg.Profile == ProfileDraft10
+	legacy := scheme == "OAuth" || (scheme == "" && draftServer)
 	if tok == "" {
 		return nil, s.resourceError(401, "", "", legacy, nil)
 	}
 	info := new(TokenInfo)
-	if err := s.checkToken(r.Context(), tok, info); err != nil {
-		if err != errBadToken && err != errTokenExpired && err != errTokenRevoked {
-			s.log.ErrorContext(r.Context(), "oauth2kit: revocation check failed", "err", err)
-			return nil, &ResourceError{Status: 503, Body: []byte(`{"error":"temporarily_unavailable"}`), Err: err}
-		}
+	err := s.checkToken(r.Context(), tok, info)
+	if err != nil && err != errBadToken && err != errTokenExpired && err != errTokenRevoked {
+		s.log.ErrorContext(r.Context(), "oauth2kit: revocation check failed", "err", err)
+		return nil, &ResourceError{Status: 503, Body: []byte(`{"error":"temporarily_unavailable"}`), Err: err}
+	}
+	if legacy && !draftServer && !info.Draft10 {
+		// The draft-10 forms (the OAuth scheme, oauth_token) are honoured
+		// only for tokens minted for draft-10 clients (openAccessToken sets
+		// the flag for authentic ones, expired or revoked included). For
+		// anything else a default-profile server does not support them:
+		// the request carries no credentials it understands (RFC 6750
+		// §3.1), so no error code, and the Bearer challenge.
+		return nil, s.resourceError(401, "", "", false, errBadToken)
+	}
+	if err != nil {
 		code := ErrInvalidToken
 		// expired_token only for a draft-10 token (openAccessToken fills
 		// the flag before it reports expiry): a default-profile token sent
@@ -216,10 +244,6 @@ func (s *Server) CheckRequest(r Request, scopes ...string) (*TokenInfo, *Resourc
 			code = ErrExpiredToken
 		}
 		return nil, s.resourceError(401, code, "", legacy, err)
-	}
-	if legacy && !info.Draft10 && s.cfg.Profile != ProfileDraft10 {
-		// The legacy scheme is for draft-10 clients only.
-		return nil, s.resourceError(401, ErrInvalidToken, "", legacy, errBadToken)
 	}
 	for _, sc := range scopes {
 		if !info.HasScope(sc) {
@@ -247,8 +271,10 @@ func (s *Server) extractToken(r Request) (tok, scheme string, rerr *ResourceErro
 			tok, scheme = t, "OAuth"
 		} else {
 			// An Authorization header of another scheme (Basic) is no
-			// token; a malformed Bearer header is an invalid token.
-			if hasScheme(hdrs[0], "Bearer") || hasScheme(hdrs[0], "OAuth") {
+			// token; a malformed Bearer header is an invalid token, and so
+			// is a malformed OAuth one where draft 10 is the server's
+			// profile (elsewhere that scheme is unsupported: no token).
+			if hasScheme(hdrs[0], "Bearer") || (s.cfg.Profile == ProfileDraft10 && hasScheme(hdrs[0], "OAuth")) {
 				return "", "", s.resourceError(401, ErrInvalidToken, "", false, errBadToken)
 			}
 		}

@@ -170,6 +170,10 @@ type pending struct {
 	nonce      string
 	draft10    bool
 	clientName string
+	// once is not sealed: set when the request came back in a posted
+	// form, it is the signature under which issueCode records the form
+	// as used (onceSig), so that the form issues at most one code.
+	once string
 }
 
 const pendingVersion = 1
@@ -486,6 +490,16 @@ func sessionBinding(g *keyGen, sess string) string {
 	return base64.RawURLEncoding.EncodeToString(g.mac(buf[:0], 's', "session", sess)[:16])
 }
 
+// onceSig is the code signature under which a posted form is recorded as
+// used: a MAC of its nonce under the code key of the generation that sealed
+// it (so every instance, and a retry after a key rotation, computes the
+// same). Its input has a NUL, which no code has: it never equals the
+// signature of a real code.
+func onceSig(g *keyGen, nonce string) string {
+	var buf [32]byte
+	return base64.RawURLEncoding.EncodeToString(g.mac(buf[:0], 'c', "form-used", nonce))
+}
+
 func csrfToken(g *keyGen, sess, nonce string) string {
 	var buf [32]byte
 	return base64.RawURLEncoding.EncodeToString(g.mac(buf[:0], 's', "csrf", sess, nonce))
@@ -536,6 +550,7 @@ func (s *Server) ProcessLogin(w Responder, r Request) {
 		s.errorPage(w, r, 403, ErrAccessDenied, "the form does not belong to this browser session; start again from the application")
 		return
 	}
+	p.once = onceSig(g, p.nonce)
 	ctx := r.Context()
 	if _, err := s.getClient(ctx, p.clientID); err != nil {
 		if errors.Is(err, ErrNotFound) {
@@ -639,11 +654,39 @@ func (s *Server) issueCode(w Responder, r Request, p *pending) {
 		s.redirectError(w, p, ErrServerError, "the server could not complete the request")
 		return
 	}
+	exp := now.Add(s.cfg.CodeLifetime)
+	if p.once != "" {
+		// A posted login or consent form issues one code, however often it
+		// is submitted and to whichever instance: the first submission
+		// records the form as a grant that is born used, under a
+		// signature derived from the form's nonce, and kept until the
+		// pending request expires. The store creates a signature once
+		// (ErrExists after), atomically, so a second submission finds it.
+		used := now
+		marker := &Grant{
+			ID: gid, CodeSig: p.once, ClientID: p.clientID, UserID: p.userID, Scope: p.scope,
+			CreatedAt: now, ExpiresAt: time.Unix(p.exp, 0), UsedAt: &used,
+		}
+		if err := s.store.CreateGrant(ctx, marker); err != nil {
+			if errors.Is(err, ErrExists) {
+				s.log.WarnContext(ctx, "oauth2kit: a login or consent form was submitted again; no code issued", "client_id", p.clientID)
+				s.errorPage(w, r, 400, ErrInvalidRequest, "this sign-in was already completed; start again from the application")
+				return
+			}
+			s.log.ErrorContext(ctx, "oauth2kit: recording a used form failed", "err", err)
+			e := storageError(err)
+			s.redirectError(w, p, e.code, e.desc)
+			return
+		}
+	}
 	g := &Grant{
 		ID: gid, CodeSig: sig, ClientID: p.clientID, UserID: p.userID,
 		RedirectURI: p.sentURI, Scope: p.scope,
 		CodeChallenge: p.challenge, CodeChallengeMethod: p.method,
-		AdditionalInfo: p.info, CreatedAt: now, ExpiresAt: now.Add(s.cfg.CodeLifetime),
+		AdditionalInfo: p.info, CreatedAt: now, ExpiresAt: exp,
+		// The family's access tokens outlive the code: user-wide
+		// revocation finds the family through this grant until they expire.
+		KeepUntil: exp.Add(s.cfg.AccessTokenLifetime),
 	}
 	if err := s.store.CreateGrant(ctx, g); err != nil {
 		s.log.ErrorContext(ctx, "oauth2kit: storing a grant failed", "err", err)

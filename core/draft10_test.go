@@ -226,8 +226,15 @@ func TestDraft10_ResourceAccess(t *testing.T) {
 	if w == nil || w.status != 400 || w.json(t)["error"] != "invalid_request" {
 		t.Errorf("two methods: %v", w)
 	}
-	// Invalid token, OAuth scheme: draft-10 challenge.
-	_, w = e.resource(&fakeReq{hdr: http.Header{"Authorization": {"OAuth " + at[:len(at)-2] + "AA"}}})
+	// Invalid token, OAuth scheme, on a server whose profile is the
+	// default: nothing shows the token is a draft-10 client's, so the
+	// scheme is one the server does not support — no credentials.
+	tampered := http.Header{"Authorization": {"OAuth " + at[:len(at)-2] + "AA"}}
+	_, w = e.resource(&fakeReq{hdr: tampered})
+	wantNoTokenChallenge(t, w)
+	// On a draft-10 server: the draft-10 challenge.
+	d, _, _ := newDraft10Env(t, func(c *core.Config) { c.Profile = core.ProfileDraft10 })
+	_, w = d.resource(&fakeReq{hdr: tampered})
 	if w == nil || w.status != 401 || !strings.HasPrefix(w.hdr.Get("WWW-Authenticate"), `OAuth realm="`+issuer+`", error="invalid_token"`) {
 		t.Errorf("invalid token: %v", w)
 	}
@@ -328,32 +335,36 @@ func TestDraft10_DefaultProfileGetsNone(t *testing.T) {
 	if info == nil || info.Draft10 {
 		t.Fatalf("default token flagged draft-10: %+v", info)
 	}
-	// The OAuth scheme and oauth_token are refused for its token.
-	for name, r := range map[string]*fakeReq{
+	// The OAuth scheme and oauth_token are refused for its token: on a
+	// default-profile server they are unsupported carriers, so the request
+	// has no credentials (RFC 6750 §3.1: 401, Bearer challenge, no error
+	// code), also for a malformed OAuth header.
+	draftForms := map[string]*fakeReq{
 		"OAuth header":      {hdr: http.Header{"Authorization": {"OAuth " + at}}},
+		"oauth header":      {hdr: http.Header{"Authorization": {"oauth " + at}}},
+		"OAuth malformed":   {hdr: http.Header{"Authorization": {"OAuth a b"}}},
 		"query oauth_token": {query: "oauth_token=" + url.QueryEscape(at)},
 		"form oauth_token":  {method: "POST", body: "oauth_token=" + url.QueryEscape(at), hdr: withForm(nil)},
-	} {
+	}
+	for name, r := range draftForms {
 		_, w := e.resource(r)
-		if w == nil {
-			t.Errorf("%s: accepted", name)
-			continue
-		}
-		if w.status != 401 || w.json(t)["error"] != "invalid_token" {
-			t.Errorf("%s: %d %s", name, w.status, w.body)
+		wantNoTokenChallenge(t, w)
+		if t.Failed() {
+			t.Fatalf("%s: %v", name, w)
 		}
 	}
-	// ... and, expired, it is invalid_token, never the draft-10 expired_token.
+	// ... and, expired, the same; in the Bearer scheme it is invalid_token,
+	// never the draft-10 expired_token.
 	e.now = e.now.Add(time.Hour)
-	for name, r := range map[string]*fakeReq{
-		"OAuth header":      {hdr: http.Header{"Authorization": {"OAuth " + at}}},
-		"query oauth_token": {query: "oauth_token=" + url.QueryEscape(at)},
-		"Bearer":            {hdr: bearer(at)},
-	} {
+	for name, r := range draftForms {
 		_, w := e.resource(r)
-		if w == nil || w.status != 401 || w.json(t)["error"] != "invalid_token" || strings.Contains(w.hdr.Get("WWW-Authenticate"), "expired_token") {
-			t.Errorf("%s: %v", name, w)
+		wantNoTokenChallenge(t, w)
+		if t.Failed() {
+			t.Fatalf("expired, %s: %v", name, w)
 		}
+	}
+	if _, w := e.resource(&fakeReq{hdr: bearer(at)}); w == nil || w.status != 401 || w.json(t)["error"] != "invalid_token" || strings.Contains(w.hdr.Get("WWW-Authenticate"), "expired_token") {
+		t.Errorf("Bearer: %v", w)
 	}
 	// The query access_token stays ignored.
 	_, w := e.resource(&fakeReq{query: "access_token=" + url.QueryEscape(at)})

@@ -101,6 +101,14 @@ func (s *Server) Introspect(w Responder, r Request) {
 	}
 	ca, e := s.authenticateClient(r, f, false)
 	if e != nil {
+		if e.code == ErrInvalidClient && e.status == 400 {
+			// Every failed client authentication here is a 401 with the
+			// challenge (RFC 7662 §2.3), also a client_id without a
+			// secret or a public client's id: the token endpoint's 400 for
+			// a failed body authentication (RFC 6749 §5.2 allows either)
+			// would tell a resource server nothing about what to send.
+			e = s.authRequired()
+		}
 		sendError(w, e, false)
 		return
 	}
@@ -133,7 +141,7 @@ func (s *Server) Introspect(w Responder, r Request) {
 		}
 		o.str("scope", info.Scope)
 		o.str("client_id", info.ClientID)
-		o.str("sub", info.UserID)
+		o.str("sub", info.Subject())
 		if !info.ClientCredentials {
 			o.str("username", info.UserID)
 		}

@@ -21,7 +21,9 @@ func TestClientCredentialsTokensAreMarked(t *testing.T) {
 	}
 	at := w.json(t)["access_token"].(string)
 	info, err := e.srv.CheckToken(t.Context(), at)
-	if err != nil || !info.ClientCredentials || info.UserID != "conf" {
+	// No user: UserID stays empty, so a handler taking UserID as "the
+	// user" cannot mistake the client for one; Subject names the client.
+	if err != nil || !info.ClientCredentials || info.UserID != "" || info.Subject() != "conf" {
 		t.Fatalf("info %+v %v", info, err)
 	}
 	m := e.post("/oauth2/introspect", url.Values{"token": {at}}, basic("conf", e.secret)).json(t)
@@ -33,8 +35,26 @@ func TestClientCredentialsTokensAreMarked(t *testing.T) {
 	}
 	// A user's token is not marked.
 	uat, _ := e.tokens("read")
-	if info, _ := e.srv.CheckToken(t.Context(), uat); info == nil || info.ClientCredentials {
+	if info, _ := e.srv.CheckToken(t.Context(), uat); info == nil || info.ClientCredentials || info.UserID != "alice" || info.Subject() != "alice" {
 		t.Errorf("user token marked as client_credentials: %+v", info)
+	}
+}
+
+// A client whose id is a user's name gets a token that names no user: the
+// resource check hands the app an empty UserID, never "alice".
+func TestClientCredentialsClientNamedLikeAUser(t *testing.T) {
+	e := newEnv(t, false)
+	sec := e.addClient(core.ClientSpec{ID: "alice", GrantTypes: []string{"client_credentials"}})
+	w := e.token(url.Values{"grant_type": {"client_credentials"}}, basic("alice", sec))
+	if w.status != 200 {
+		t.Fatalf("token: %d %s", w.status, w.body)
+	}
+	info, rw := e.resource(&fakeReq{hdr: bearer(w.json(t)["access_token"].(string))})
+	if info == nil {
+		t.Fatalf("refused: %v", rw)
+	}
+	if info.UserID != "" || info.ClientID != "alice" || !info.ClientCredentials {
+		t.Errorf("client_credentials token names a user: %+v", info)
 	}
 }
 

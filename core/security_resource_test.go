@@ -466,7 +466,17 @@ func TestR49_Introspection(t *testing.T) {
 	// Authorization is required; public clients cannot introspect.
 	wantTokenError(t, introspect(at, nil), 401, "invalid_client")
 	wantTokenError(t, introspect(at, basic("conf", "bad")), 401, "invalid_client")
-	wantTokenError(t, e.post("/oauth2/introspect", url.Values{"token": {at}, "client_id": {"pub"}}, nil), 400, "invalid_client")
+	// A client_id alone (a public client, or a confidential one without
+	// its secret) is no client authentication: 401 with the Basic
+	// challenge (RFC 7662 §2.1, §2.3), never 400.
+	for _, f := range []url.Values{{"token": {at}, "client_id": {"pub"}}, {"token": {at}, "client_id": {"conf"}},
+		{"token": {at}, "client_id": {"conf"}, "client_secret": {"wrong"}}, {"token": {at}, "client_id": {"nobody"}}} {
+		w := e.post("/oauth2/introspect", f, nil)
+		wantTokenError(t, w, 401, "invalid_client")
+		if got := w.hdr.Get("WWW-Authenticate"); !strings.HasPrefix(got, `Basic realm="`) {
+			t.Errorf("%v: WWW-Authenticate %q", f, got)
+		}
+	}
 	wantTokenError(t, introspect(at, bearer(at)), 401, "invalid_client")
 	wantTokenError(t, introspect("", basic("conf", e.secret)), 400, "invalid_request")
 
@@ -571,7 +581,9 @@ func TestR50_NoCleartextCredentialsInStore(t *testing.T) {
 		creds = append(creds, code, at, rt, rt2, w.json(t)["access_token"].(string))
 	}
 	creds = append(creds, e.secret, verifier)
-	if len(h.grants) != 3 || len(h.rts) != 6 {
+	// Three codes, each with its login form's used-marker (which must
+	// carry no credential either).
+	if len(h.grants) != 6 || len(h.rts) != 6 {
 		t.Fatalf("recorded %d grants, %d refresh tokens", len(h.grants), len(h.rts))
 	}
 	var stored []string
@@ -849,4 +861,20 @@ func lastSetCookie(t *testing.T, e *env) string {
 	e.cookie = ""
 	w := e.authorize(codeQuery("conf", confCB, "", "s"))
 	return w.hdr.Get("Set-Cookie")
+}
+
+// Any Authorization scheme but Bearer is unsupported on a default-profile
+// server (with no draft-10 client in sight): no credentials, so 401 with
+// the bare Bearer challenge and no error code (RFC 6750 §3.1) — also for
+// "OAuth <valid token>", which once answered invalid_token.
+func TestR43_UnsupportedSchemeIsNoCredentials(t *testing.T) {
+	e := newEnv(t, false, quietLog)
+	at, _ := e.tokens("read")
+	for _, h := range []string{"OAuth " + at, "oauth " + at, "OAuth", "OAuth a b", "MAC " + at, "Token " + at, "Basic " + at, "DPoP " + at} {
+		_, w := e.resource(&fakeReq{hdr: http.Header{"Authorization": {h}}})
+		wantNoTokenChallenge(t, w)
+		if t.Failed() {
+			t.Fatalf("Authorization %.10q…: %v", h, w)
+		}
+	}
 }

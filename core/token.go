@@ -105,12 +105,18 @@ func (s *Server) authenticateClient(r Request, f *params, allowPublic bool) (cli
 		return s.verifyClient(r, id, secret, basic, !decodeOK, allowPublic, invalid)
 	}
 	if bodyID == "" {
-		e := oerr(401, ErrInvalidClient, "client authentication is required")
-		e.challenge = basicChallenge()
-		return clientAuth{}, e
+		return clientAuth{}, s.authRequired()
 	}
 	id, secret = bodyID, bodySecret
 	return s.verifyClient(r, id, secret, basic, false, allowPublic, invalid)
+}
+
+// authRequired is the refusal of a request that carries no client
+// authentication.
+func (s *Server) authRequired() *oauthError {
+	e := oerr(401, ErrInvalidClient, "client authentication is required")
+	e.challenge = `Basic realm="` + SafeDescription(s.cfg.Realm) + `", charset="UTF-8"`
+	return e
 }
 
 func (s *Server) verifyClient(r Request, id, secret string, basic, legacyRaw, allowPublic bool, invalid func(bool) *oauthError) (clientAuth, *oauthError) {
@@ -466,7 +472,7 @@ func (s *Server) clientCredentials(c *Client, f *params) (*tokenResult, *oauthEr
 	if err != nil {
 		return nil, oerr(500, ErrServerError, "the server could not complete the request")
 	}
-	at, e := s.mintFor(c, TokenInfo{UserID: c.ID, Scope: scope, GrantID: fam, ClientCredentials: true}, s.now())
+	at, e := s.mintFor(c, TokenInfo{Scope: scope, GrantID: fam, ClientCredentials: true}, s.now())
 	if e != nil {
 		return nil, e
 	}
