@@ -1,9 +1,6 @@
 package core
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"io"
 	"mime"
@@ -187,194 +184,57 @@ func firstHeader(r Request, name string) string {
 	return ""
 }
 
-// validScopeToken: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
-func validScopeToken(s string) bool {
-	if s == "" || len(s) > 256 {
-		return false
+func isForm(r Request) bool {
+	ct := firstHeader(r, "Content-Type")
+	ct, _, _ = strings.Cut(ct, ";")
+	return strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded")
+}
+
+// Form field names of the login and consent forms, beside the parser
+// that reads them.
+const (
+	FieldRequest  = "oauth2kit_request"
+	FieldCSRF     = "csrf_token"
+	FieldDecision = "decision"
+)
+
+// formError maps a form parsing failure to its RFC error.
+func formError(err error) *oauthError {
+	switch err {
+	case errTooLarge:
+		return oerr(413, ErrInvalidRequest, "request body too large")
+	case errRepeated:
+		return badRequest("a parameter is repeated")
+	case errTooMany:
+		return badRequest("too many parameters")
+	case errValueLarge:
+		return badRequest("a parameter value is too long")
+	case errBadContentType:
+		return badRequest("the body must be application/x-www-form-urlencoded")
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
-			return false
+	return badRequest("malformed parameters")
+}
+
+// readPost checks the method and reads the form of a token, revocation or
+// introspection request.
+func (s *Server) readPost(w Responder, r Request, f *params) *oauthError {
+	if r.Method() != "POST" {
+		hdrAllowPost.set(w)
+		return oerr(405, ErrInvalidRequest, "use POST")
+	}
+	// A secret in the URI ends up in logs and histories: refuse it, even
+	// when the body authenticates properly (OAuth 2.1 §2.4.1).
+	if q := r.RawQuery(); q != "" {
+		var qp params
+		if err := parseParams(q, s.cfg.MaxParams, s.cfg.MaxValueLength, &qp); err != nil {
+			return formError(err)
+		}
+		if qp.get("client_secret") != "" {
+			return badRequest("client_secret must not be sent in the URI")
 		}
 	}
-	return true
-}
-
-// parseScope splits a scope parameter into its canonical form: sorted,
-// without duplicates. It rejects malformed tokens and separators other
-// than single spaces.
-func parseScope(s string) ([]string, bool) {
-	if s == "" {
-		return nil, true
-	}
-	parts := strings.Split(s, " ")
-	for _, p := range parts {
-		if !validScopeToken(p) {
-			return nil, false
-		}
-	}
-	slices.Sort(parts)
-	return slices.Compact(parts), true
-}
-
-// NarrowScope returns the canonical scope for a request that asks for
-// requested out of granted: requested if it is a subset of granted,
-// granted itself when requested is empty, ok=false otherwise.
-func NarrowScope(requested, granted string) (string, bool) {
-	g, ok := parseScope(granted)
-	if !ok {
-		return "", false
-	}
-	if requested == "" {
-		return strings.Join(g, " "), true
-	}
-	r, ok := parseScope(requested)
-	if !ok {
-		return "", false
-	}
-	for _, s := range r {
-		if _, found := slices.BinarySearch(g, s); !found {
-			return "", false
-		}
-	}
-	return strings.Join(r, " "), true
-}
-
-// unionScope returns the canonical union of two scopes (malformed parts
-// of a are dropped: it comes from storage).
-func unionScope(a, b string) string {
-	all := strings.Fields(a + " " + b)
-	all = slices.DeleteFunc(all, func(s string) bool { return !validScopeToken(s) })
-	slices.Sort(all)
-	return strings.Join(slices.Compact(all), " ")
-}
-
-// HasScope reports whether the space-delimited scope contains want.
-func HasScope(scope, want string) bool {
-	for scope != "" {
-		var s string
-		s, scope, _ = strings.Cut(scope, " ")
-		if s == want {
-			return true
-		}
-	}
-	return false
-}
-
-// validPKCEValue: 43*128unreserved (RFC 7636 §4.1, §4.2).
-func validPKCEValue(s string) bool {
-	if len(s) < 43 || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
-			return false
-		}
-	}
-	return true
-}
-
-// VerifyPKCE reports whether verifier matches challenge under method
-// ("S256", or "plain" when the caller allows it). Malformed inputs never
-// match; the length check runs before any hashing.
-func VerifyPKCE(verifier, challenge, method string) bool {
-	if !validPKCEValue(verifier) || !validPKCEValue(challenge) {
-		return false
-	}
-	switch method {
-	case "S256":
-		sum := sha256.Sum256([]byte(verifier))
-		var enc [43]byte
-		base64.RawURLEncoding.Encode(enc[:], sum[:])
-		return subtle.ConstantTimeCompare(enc[:], []byte(challenge)) == 1
-	case "plain":
-		return subtle.ConstantTimeCompare([]byte(verifier), []byte(challenge)) == 1
-	}
-	return false
-}
-
-// S256Challenge returns the S256 code_challenge of a verifier.
-func S256Challenge(verifier string) string {
-	sum := sha256.Sum256([]byte(verifier))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-func isLoopbackHost(h string) bool {
-	return h == "127.0.0.1" || h == "::1" || h == "localhost"
-}
-
-// MatchRedirectURI reports whether requested may be used for the registered
-// redirect URI: byte-for-byte equality (no case folding, no decoding, no
-// normalisation), except that for an http loopback IP literal (127.0.0.1 or
-// [::1]) the port may differ (RFC 8252 §7.3).
-func MatchRedirectURI(registered, requested string) bool {
-	if registered == requested {
-		return true
-	}
-	for _, host := range []string{"http://127.0.0.1", "http://[::1]"} {
-		rr, ok1 := strings.CutPrefix(registered, host)
-		qq, ok2 := strings.CutPrefix(requested, host)
-		if !ok1 || !ok2 {
-			continue
-		}
-		rr, ok1 = stripPort(rr)
-		qq, ok2 = stripPort(qq)
-		return ok1 && ok2 && rr == qq
-	}
-	return false
-}
-
-// stripPort removes a leading ":digits" and demands that what follows
-// starts the path or query (or is empty), so "http://127.0.0.1.evil" or
-// "http://127.0.0.1@evil" never match.
-func stripPort(s string) (string, bool) {
-	if strings.HasPrefix(s, ":") {
-		i := 1
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == 1 || i > 6 {
-			return "", false
-		}
-		s = s[i:]
-	}
-	if s != "" && s[0] != '/' && s[0] != '?' {
-		return "", false
-	}
-	return s, true
-}
-
-// ValidateRedirectURI checks a URI offered for registration: absolute, no
-// fragment, no userinfo, and http only for loopback hosts (RFC 9700 §2.6,
-// OAuth 2.1 §2.3). Custom schemes (native apps) are allowed.
-func ValidateRedirectURI(s string) error {
-	if len(s) > 2000 {
-		return errors.New("redirect URI too long")
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= 0x20 || s[i] >= 0x7f || s[i] == '\\' {
-			return errors.New("redirect URI contains a space, control, backslash or non-ASCII character")
-		}
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return errors.New("redirect URI does not parse")
-	}
-	switch {
-	case !u.IsAbs():
-		return errors.New("redirect URI must be absolute")
-	case u.Fragment != "" || strings.Contains(s, "#"):
-		return errors.New("redirect URI must not contain a fragment")
-	case u.User != nil:
-		return errors.New("redirect URI must not contain userinfo")
-	case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
-		return errors.New("http redirect URIs are allowed only for loopback hosts; use https")
-	case (u.Scheme == "http" || u.Scheme == "https") && u.Host == "":
-		return errors.New("redirect URI has no host")
-	case u.Scheme == "javascript" || u.Scheme == "data" || u.Scheme == "file" || u.Scheme == "vbscript":
-		return errors.New("redirect URI scheme not allowed")
+	if err := readForm(r, s.cfg.MaxBodyBytes, s.cfg.MaxParams, s.cfg.MaxValueLength, f); err != nil {
+		return formError(err)
 	}
 	return nil
 }

@@ -1139,4 +1139,3 @@ func TestR21_EscapingOfUntrustedValues(t *testing.T) {
 		t.Errorf("SafeDescription altered allowed characters")
 	}
 }
-

@@ -1,0 +1,20 @@
+package core
+
+func (s *Server) clientCredentials(c *Client, f *params) (*tokenResult, *oauthError) {
+	if c.Public {
+		return nil, oerr(400, ErrUnauthorizedClient, "client_credentials is for confidential clients")
+	}
+	scope, e := s.allowedScope(c, f.get("scope"))
+	if e != nil {
+		return nil, e
+	}
+	fam, err := newID()
+	if err != nil {
+		return nil, oerr(500, ErrServerError, "the server could not complete the request")
+	}
+	at, e := s.mintFor(c, TokenInfo{Scope: scope, GrantID: fam, ClientCredentials: true}, s.now())
+	if e != nil {
+		return nil, e
+	}
+	return &tokenResult{access: at, scope: scope}, nil
+}

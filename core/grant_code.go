@@ -1,0 +1,123 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// codeSigs returns the candidate stored signatures of a presented code.
+func (s *Server) codeSigs(code string, c *Client) []string {
+	if sig, ok := s.keys.opaqueSig(prefixCode, code); ok {
+		return []string{sig}
+	}
+	if s.profileOf(c) == ProfileDraft10 {
+		return s.keys.legacyCodeSigs(code)
+	}
+	return nil
+}
+
+func (s *Server) exchangeCode(ctx context.Context, c *Client, f *params) (*tokenResult, *oauthError) {
+	code := f.get("code")
+	if code == "" {
+		return nil, badRequest("code is required")
+	}
+	redirect, verifier := f.get("redirect_uri"), f.get("code_verifier")
+	now := s.now()
+	// check validates the request against the grant; it runs inside the
+	// store's consumption, and also for a replay (to decide whether the
+	// replay is authentic enough to revoke the first issuance).
+	check := func(g *Grant) *oauthError {
+		if g.ClientID != c.ID {
+			return badGrant("the code was not issued to this client")
+		}
+		if !now.Before(g.ExpiresAt) {
+			return badGrant("the code expired")
+		}
+		if g.RedirectURI != "" && redirect != g.RedirectURI {
+			return badGrant("redirect_uri does not match the authorization request")
+		}
+		if g.RedirectURI == "" && redirect != "" && !(len(c.RedirectURIs) == 1 && redirect == c.RedirectURIs[0]) {
+			return badGrant("redirect_uri does not match the authorization request")
+		}
+		if g.CodeChallenge == "" {
+			if verifier != "" {
+				return badRequest("code_verifier sent but no code_challenge was bound to the code")
+			}
+			return nil
+		}
+		if verifier == "" {
+			return badGrant("code_verifier is required")
+		}
+		if !VerifyPKCE(verifier, g.CodeChallenge, g.CodeChallengeMethod) {
+			return badGrant("code_verifier does not match the code_challenge")
+		}
+		return nil
+	}
+	var res tokenResult
+	var checkErr *oauthError
+	issue := func(g *Grant) (*RefreshToken, error) {
+		if e := check(g); e != nil {
+			checkErr = e
+			return nil, e
+		}
+		if !c.AllowsGrant(GrantRefreshToken) {
+			return nil, nil
+		}
+		tok, sig, err := s.keys.newOpaque(prefixRefresh)
+		if err != nil {
+			return nil, err
+		}
+		res.refresh = tok
+		return &RefreshToken{
+			Sig: sig, FamilyID: g.ID, ClientID: c.ID, UserID: g.UserID, Scope: g.Scope,
+			AdditionalInfo: g.AdditionalInfo, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenLifetime),
+		}, nil
+	}
+	sigs := s.codeSigs(code, c)
+	if len(sigs) == 0 {
+		return nil, badGrant("the code is invalid, expired or used")
+	}
+	var g *Grant
+	var err error
+	for _, sig := range sigs {
+		g, err = s.store.RedeemCode(ctx, sig, now, issue)
+		if !errors.Is(err, ErrNotFound) {
+			break
+		}
+	}
+	switch {
+	case err == nil:
+	case checkErr != nil && errors.Is(err, checkErr):
+		// The request was refused (and, for a code, the code burned); a
+		// storage failure while committing that takes precedence below.
+		return nil, checkErr
+	case errors.Is(err, ErrNotFound):
+		return nil, badGrant("the code is invalid, expired or used")
+	case errors.Is(err, ErrCodeUsed):
+		// A replay. Revoke what the first redemption issued, but only if
+		// this request is otherwise valid: a replay with a wrong verifier
+		// or another client's credentials proves nothing and must not let
+		// anyone knock out a legitimate client's tokens (RFC 9700 §4.2.4).
+		if g == nil {
+			return nil, badGrant("the code is invalid, expired or used")
+		}
+		g.ExpiresAt = now.Add(time.Hour) // expiry is not what this asks
+		if check(g) == nil {
+			s.log.WarnContext(ctx, "oauth2kit: authorization code replayed; revoking its tokens", "client_id", c.ID, "grant_id", g.ID)
+			if rerr := s.revokeFamily(ctx, g.ID, now); rerr != nil {
+				s.log.ErrorContext(ctx, "oauth2kit: revoking a replayed grant failed", "err", rerr)
+			}
+		}
+		return nil, badGrant("the code is invalid, expired or used")
+	default:
+		s.log.ErrorContext(ctx, "oauth2kit: redeeming a code failed", "err", err)
+		return nil, storageError(err)
+	}
+	at, e := s.issueAccess(c, g.UserID, g.Scope, g.ID, g.AdditionalInfo, now)
+	if e != nil {
+		return nil, e
+	}
+	res.access, res.scope = at, g.Scope
+	return &res, nil
+}

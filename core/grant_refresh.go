@@ -1,0 +1,77 @@
+package core
+
+import (
+	"context"
+	"errors"
+)
+
+func (s *Server) refresh(ctx context.Context, c *Client, f *params) (*tokenResult, *oauthError) {
+	tok := f.get("refresh_token")
+	if tok == "" {
+		return nil, badRequest("refresh_token is required")
+	}
+	sig, ok := s.keys.opaqueSig(prefixRefresh, tok)
+	if !ok {
+		return nil, badGrant("the refresh token is invalid, expired or revoked")
+	}
+	requested := f.get("scope")
+	now := s.now()
+	var res tokenResult
+	var checkErr *oauthError
+	old, err := s.store.RotateRefreshToken(ctx, sig, now, func(old *RefreshToken) (*RefreshToken, error) {
+		if old.ClientID != c.ID {
+			checkErr = badGrant("the refresh token was not issued to this client")
+			return nil, checkErr
+		}
+		if !now.Before(old.ExpiresAt) {
+			checkErr = badGrant("the refresh token is invalid, expired or revoked")
+			return nil, checkErr
+		}
+		scope, ok := NarrowScope(requested, old.Scope)
+		if !ok {
+			checkErr = oerr(400, ErrInvalidScope, "the requested scope exceeds the granted scope")
+			return nil, checkErr
+		}
+		res.scope = scope
+		nt, nsig, err := s.keys.newOpaque(prefixRefresh)
+		if err != nil {
+			return nil, err
+		}
+		res.refresh = nt
+		// The new refresh token keeps the grant's full scope; only the
+		// access token is narrowed (RFC 6749 §6).
+		return &RefreshToken{
+			Sig: nsig, FamilyID: old.FamilyID, ClientID: c.ID, UserID: old.UserID, Scope: old.Scope,
+			AdditionalInfo: old.AdditionalInfo, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenLifetime),
+		}, nil
+	})
+	switch {
+	case err == nil:
+	case checkErr != nil && errors.Is(err, checkErr):
+		// The request was refused (and, for a code, the code burned); a
+		// storage failure while committing that takes precedence below.
+		return nil, checkErr
+	case errors.Is(err, ErrNotFound):
+		return nil, badGrant("the refresh token is invalid, expired or revoked")
+	case errors.Is(err, ErrTokenRotated):
+		if old != nil && old.ClientID == c.ID && old.RotatedAt != nil {
+			// A rotated-out token came back: either the client or an
+			// attacker holds a stale copy. Kill the whole family (RFC 9700
+			// §4.14.2).
+			s.log.WarnContext(ctx, "oauth2kit: refresh token reused; revoking its grant", "client_id", c.ID, "grant_id", old.FamilyID)
+			if rerr := s.revokeFamily(ctx, old.FamilyID, now); rerr != nil {
+				s.log.ErrorContext(ctx, "oauth2kit: revoking a reused refresh family failed", "err", rerr)
+			}
+		}
+		return nil, badGrant("the refresh token is invalid, expired or revoked")
+	default:
+		s.log.ErrorContext(ctx, "oauth2kit: rotating a refresh token failed", "err", err)
+		return nil, storageError(err)
+	}
+	at, e := s.issueAccess(c, old.UserID, res.scope, old.FamilyID, old.AdditionalInfo, now)
+	if e != nil {
+		return nil, e
+	}
+	res.access = at
+	return &res, nil
+}

@@ -1,0 +1,334 @@
+package core
+
+import (
+	"crypto/hmac"
+	"errors"
+	"html"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Authenticator is the application's login step, the original library's
+// authentication.login / authentication.process_login.
+//
+// The kit has already validated the authorization request and set the
+// anti-framing, no-referrer and no-store headers on w when either method
+// runs; the app writes an HTML page with w.Send or calls
+// Server.SendGrant.
+type Authenticator interface {
+	// Login shows the login page for ar: a form that POSTs to
+	// ar.ProcessLoginURL with the hidden fields ar.HiddenFields() plus the
+	// app's own (username, password, ...). An app that already knows the
+	// user (its own session) may call Server.SendGrant at once instead.
+	Login(w Responder, r Request, ar *AuthorizationRequest)
+	// ProcessLogin handles that form after the kit verified its session
+	// binding and CSRF token; ar.Form holds the posted fields. On success
+	// it calls Server.SendGrant; on failure it shows the login page again
+	// (ar stays valid until it expires).
+	ProcessLogin(w Responder, r Request, ar *AuthorizationRequest)
+}
+
+// ConsentPrompter is implemented by an Authenticator that asks the user to
+// approve the client's access. When it is, SendGrant shows the consent page
+// (unless the user approved this client and scope before) and the kit
+// handles the answer: a form POSTed to ar.ProcessLoginURL with
+// ar.HiddenFields() and "decision" = "approve" or "deny". An Authenticator
+// without it issues codes without consent: only for first-party clients.
+type ConsentPrompter interface {
+	Consent(w Responder, r Request, ar *AuthorizationRequest)
+}
+
+// ErrorPager is implemented by an Authenticator that renders the kit's
+// error pages itself (unknown client, bad redirect URI, expired login).
+// The kit has set the security headers; code and description are safe
+// text but must still be HTML-escaped.
+type ErrorPager interface {
+	ErrorPage(w Responder, r Request, status int, code, description string)
+}
+
+// AuthorizationRequest is a validated authorization request waiting for the
+// user. The exported fields are for rendering; the request itself is
+// carried sealed (encrypted and authenticated) in the hidden field, bound to
+// the browser's session cookie, so neither the user nor a third party can
+// alter it.
+type AuthorizationRequest struct {
+	ClientID    string
+	ClientName  string
+	RedirectURI string
+	// Scope is the canonical scope to be granted; Scopes the same, split.
+	Scope  string
+	Scopes []string
+	State  string
+	// UserID is set on the consent step.
+	UserID string
+	// Form holds the posted form at ProcessLogin (nil at Login).
+	Form url.Values
+	// ProcessLoginURL is where the login and consent forms post.
+	ProcessLoginURL string
+	p               pending
+	sess            string // the browser session the request is bound to
+	srv             *Server
+	// The exchange the request belongs to: seal sets the session cookie on
+	// w when the browser has no session yet.
+	w Responder
+	r Request
+	// The sealed handle and its CSRF token, made on first use: an app
+	// that calls SendGrant at once from Login (the user is known) never
+	// pays for sealing a form it does not show.
+	handle, csrf string
+}
+
+// Handle is the value of the hidden field FieldRequest: the request,
+// sealed (encrypted and authenticated) and bound to the browser session.
+// It is "" only if sealing failed (no randomness), or when first called
+// after the Authenticator's handler returned without a browser session;
+// the form then fails safely with a 400 page.
+//
+// The first call of Handle, CSRFToken or HiddenFields binds the request to
+// the browser session, setting the session cookie on the response if the
+// browser has none: call them before Send (rendering the form does).
+func (ar *AuthorizationRequest) Handle() string { ar.seal(); return ar.handle }
+
+// detach forgets the exchange once the app's handler returned: frameworks
+// recycle their request and response objects, so a late Handle call must
+// not set a cookie on another request's response (it gets "" instead).
+func (ar *AuthorizationRequest) detach() { ar.w, ar.r = nil, nil }
+
+// CSRFToken is the value of the hidden field FieldCSRF.
+func (ar *AuthorizationRequest) CSRFToken() string { ar.seal(); return ar.csrf }
+
+// HiddenFields returns the hidden form fields the login and consent forms
+// must carry, HTML-escaped, ready to insert into a page (for html/template,
+// wrap in template.HTML).
+func (ar *AuthorizationRequest) HiddenFields() string {
+	return `<input type="hidden" name="` + FieldRequest + `" value="` + html.EscapeString(ar.Handle()) +
+		`"><input type="hidden" name="` + FieldCSRF + `" value="` + html.EscapeString(ar.CSRFToken()) + `">`
+}
+
+// newAuthorizationRequest makes the request handed to the app. sess is the
+// browser session, or "" for one to be made (on w) when a form is sealed.
+func (s *Server) newAuthorizationRequest(p *pending, sess string, w Responder, r Request) *AuthorizationRequest {
+	scopes, _ := parseScope(p.scope)
+	return &AuthorizationRequest{
+		ClientID: p.clientID, ClientName: p.clientName, RedirectURI: p.redirect,
+		Scope: p.scope, Scopes: scopes, State: p.state, UserID: p.userID,
+		ProcessLoginURL: s.cfg.ProcessLoginURL,
+		p:               *p, sess: sess, srv: s, w: w, r: r,
+	}
+}
+
+// ProcessLogin is the endpoint the login and consent forms post to (the
+// original library's process_login_url). It verifies that the form belongs
+// to a pending request of this browser (session binding) and carries its
+// CSRF token, then hands a login to the Authenticator or settles a consent
+// decision itself.
+func (s *Server) ProcessLogin(w Responder, r Request) {
+	if r.Method() != "POST" {
+		hdrAllowPost.set(w)
+		s.errorPage(w, r, 405, ErrInvalidRequest, "use POST")
+		return
+	}
+	var f params
+	// The sealed handle carries state, redirect URI and scope: allow it
+	// the size the server may mint.
+	if err := readForm(r, s.cfg.MaxBodyBytes, s.cfg.MaxParams, max(s.cfg.MaxValueLength, maxHandleLen), &f); err != nil {
+		s.errorPage(w, r, 400, ErrInvalidRequest, "malformed or oversized form")
+		return
+	}
+	handle := f.get(FieldRequest)
+	p, ok := s.openPending(handle)
+	if !ok || s.now().Unix() >= p.exp {
+		s.errorPage(w, r, 400, ErrInvalidRequest, "the login request is invalid or expired; start again from the application")
+		return
+	}
+	sess := s.sessionOf(r)
+	csrf := f.get(FieldCSRF)
+	_, kid, _, _ := split3(handle)
+	g := s.keys.byID[kid] // present: openPending succeeded with it
+	if sess == "" || !hmac.Equal([]byte(sessionBinding(g, sess)), []byte(p.binding)) ||
+		!hmac.Equal([]byte(csrfToken(g, sess, p.nonce)), []byte(csrf)) {
+		s.errorPage(w, r, 403, ErrAccessDenied, "the form does not belong to this browser session; start again from the application")
+		return
+	}
+	p.once = onceSig(g, p.nonce)
+	ctx := r.Context()
+	if _, err := s.getClient(ctx, p.clientID); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			s.errorPage(w, r, 400, ErrInvalidClient, "unknown client")
+			return
+		}
+		s.log.ErrorContext(ctx, "oauth2kit: client lookup failed", "err", err)
+		e := storageError(err)
+		s.errorPage(w, r, e.status, e.code, e.desc)
+		return
+	}
+	if p.userID != "" {
+		// The consent step: the kit settles it.
+		switch f.get(FieldDecision) {
+		case "approve":
+			// Remember the union with what was approved before, so a
+			// narrower request later does not ask again.
+			remembered := p.scope
+			if prev, err := s.store.GetConsent(ctx, p.userID, p.clientID); err == nil && prev != "" {
+				remembered = unionScope(prev, p.scope)
+			}
+			if err := s.store.SaveConsent(ctx, p.userID, p.clientID, remembered); err != nil {
+				s.log.ErrorContext(ctx, "oauth2kit: saving consent failed", "err", err)
+				e := storageError(err)
+				s.redirectError(w, p, e.code, e.desc)
+				return
+			}
+			s.issueCode(w, r, p)
+		case "deny":
+			s.redirectError(w, p, ErrAccessDenied, "the user denied the request")
+		default:
+			s.errorPage(w, r, 400, ErrInvalidRequest, "decision must be approve or deny")
+		}
+		return
+	}
+	ar := s.newAuthorizationRequest(p, sess, w, r)
+	ar.Form = f.values()
+	setPageHeaders(w)
+	s.auth.ProcessLogin(w, r, ar)
+	ar.detach()
+}
+
+// SendGrant completes a login: the original library's send_grant. The app
+// calls it once it knows the user (from ProcessLogin, or from Login when
+// the user is already signed in). If the Authenticator asks for consent and
+// the user has not approved this client and scope before, the consent page
+// is shown; otherwise a code is issued and the browser redirected (303) to
+// the client with code, state and iss.
+//
+// additionalInfo travels into every token of the grant (TokenInfo); keep
+// it small and free of secrets.
+func (s *Server) SendGrant(w Responder, r Request, ar *AuthorizationRequest, userID, additionalInfo string) {
+	p := ar.p
+	if p.clientID == "" || userID == "" || len(userID) > 256 || len(additionalInfo) > maxInfoLen {
+		s.errorPage(w, r, 500, ErrServerError, "the login could not be completed")
+		return
+	}
+	p.userID, p.info = userID, additionalInfo
+	if cp, ok := s.auth.(ConsentPrompter); ok {
+		ctx := r.Context()
+		approved, err := s.store.GetConsent(ctx, userID, p.clientID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			s.log.ErrorContext(ctx, "oauth2kit: consent lookup failed", "err", err)
+			e := storageError(err)
+			s.redirectError(w, &p, e.code, e.desc)
+			return
+		}
+		if _, covered := NarrowScope(p.scope, approved); err != nil || !covered {
+			// Bound to the same session as the login (whose cookie may be
+			// set by this very response when Login calls SendGrant).
+			next := s.newAuthorizationRequest(&p, ar.sess, w, r)
+			setPageHeaders(w)
+			cp.Consent(w, r, next)
+			next.detach()
+			return
+		}
+	}
+	s.issueCode(w, r, &p)
+}
+
+// issueCode stores the grant and redirects to the client with the code.
+func (s *Server) issueCode(w Responder, r Request, p *pending) {
+	ctx := r.Context()
+	now := s.now()
+	gid, err := newID()
+	if err != nil {
+		s.redirectError(w, p, ErrServerError, "the server could not complete the request")
+		return
+	}
+	var code, sig string
+	if p.draft10 {
+		// The original library's format "<grant id>.<secret>".
+		secret, rerr := randomToken(randBytes)
+		if rerr != nil {
+			s.redirectError(w, p, ErrServerError, "the server could not complete the request")
+			return
+		}
+		code = gid + "." + secret
+		sig = s.keys.primary.sigOf(prefixCode, code)
+	} else if code, sig, err = s.keys.newOpaque(prefixCode); err != nil {
+		s.redirectError(w, p, ErrServerError, "the server could not complete the request")
+		return
+	}
+	exp := now.Add(s.cfg.CodeLifetime)
+	if p.once != "" {
+		// A posted login or consent form issues one code, however often it
+		// is submitted and to whichever instance: the first submission
+		// records the form as a grant that is born used, under a
+		// signature derived from the form's nonce, and kept until the
+		// pending request expires. The store creates a signature once
+		// (ErrExists after), atomically, so a second submission finds it.
+		used := now
+		marker := &Grant{
+			ID: gid, CodeSig: p.once, ClientID: p.clientID, UserID: p.userID, Scope: p.scope,
+			CreatedAt: now, ExpiresAt: time.Unix(p.exp, 0), UsedAt: &used,
+		}
+		if err := s.store.CreateGrant(ctx, marker); err != nil {
+			if errors.Is(err, ErrExists) {
+				s.log.WarnContext(ctx, "oauth2kit: a login or consent form was submitted again; no code issued", "client_id", p.clientID)
+				s.errorPage(w, r, 400, ErrInvalidRequest, "this sign-in was already completed; start again from the application")
+				return
+			}
+			s.log.ErrorContext(ctx, "oauth2kit: recording a used form failed", "err", err)
+			e := storageError(err)
+			s.redirectError(w, p, e.code, e.desc)
+			return
+		}
+	}
+	g := &Grant{
+		ID: gid, CodeSig: sig, ClientID: p.clientID, UserID: p.userID,
+		RedirectURI: p.sentURI, Scope: p.scope,
+		CodeChallenge: p.challenge, CodeChallengeMethod: p.method,
+		AdditionalInfo: p.info, CreatedAt: now, ExpiresAt: exp,
+		// The family's access tokens outlive the code: user-wide
+		// revocation finds the family through this grant until they expire.
+		KeepUntil: exp.Add(s.cfg.AccessTokenLifetime),
+	}
+	if err := s.store.CreateGrant(ctx, g); err != nil {
+		s.log.ErrorContext(ctx, "oauth2kit: storing a grant failed", "err", err)
+		e := storageError(err)
+		s.redirectError(w, p, e.code, e.desc)
+		return
+	}
+	w.SetHeader("Location", redirectURL(p.redirect, "code", code, "state", p.state, "iss", s.cfg.Issuer))
+	hdrNoStore.set(w)
+	hdrNoReferrer.set(w)
+	_ = w.Send(303, nil)
+}
+
+// LoginAllowed reports whether the app may check a password for username
+// now. When too many logins failed recently for that user name or from the
+// request's address, it answers 429 with Retry-After (an error page) and
+// reports false: the app just returns. The answer is the same whether or
+// not the user exists.
+func (s *Server) LoginAllowed(w Responder, r Request, username string) bool {
+	wait := s.logins.blocked(loginKey(username), r.RemoteAddr(), s.now())
+	if wait <= 0 {
+		return true
+	}
+	w.SetHeader("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+	s.errorPage(w, r, 429, "too_many_attempts", "too many failed sign-in attempts; wait a few minutes and try again")
+	return false
+}
+
+// LoginFailed records a failed login for username from the request's
+// address (see LoginAllowed).
+func (s *Server) LoginFailed(r Request, username string) {
+	s.logins.fail(loginKey(username), r.RemoteAddr(), s.now())
+}
+
+// loginKey bounds and normalises the throttle key: user names are
+// compared case-insensitively by most apps, and a huge one must not grow
+// the table.
+func loginKey(username string) string {
+	if len(username) > 128 {
+		username = username[:128]
+	}
+	return strings.ToLower(username)
+}

@@ -1,0 +1,41 @@
+package core
+
+// Metadata serves the RFC 8414 authorization server metadata.
+func (s *Server) Metadata(w Responder, r Request) {
+	if m := r.Method(); m != "GET" && m != "HEAD" {
+		hdrAllowGetHead.set(w)
+		sendError(w, oerr(405, ErrInvalidRequest, "use GET"), false)
+		return
+	}
+	hdrJSON.set(w)
+	// Metadata is public and changes only with a redeploy.
+	hdrPublicMeta.set(w)
+	_ = w.Send(200, s.metadata)
+}
+
+func (s *Server) buildMetadata() []byte {
+	c := &s.cfg
+	o := newJSON(1024)
+	o.str("issuer", c.Issuer)
+	o.str("authorization_endpoint", c.Issuer+c.AuthorizeURL)
+	o.str("token_endpoint", c.Issuer+c.TokenURL)
+	o.str("revocation_endpoint", c.Issuer+c.RevokeURL)
+	o.str("introspection_endpoint", c.Issuer+c.IntrospectURL)
+	o.strList("response_types_supported", []string{"code"})
+	o.strList("response_modes_supported", []string{"query"})
+	o.strList("grant_types_supported", []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials})
+	methods := []string{"S256"}
+	if c.AllowPlainPKCE {
+		methods = append(methods, "plain")
+	}
+	o.strList("code_challenge_methods_supported", methods)
+	auth := []string{"client_secret_basic", "client_secret_post", "none"}
+	o.strList("token_endpoint_auth_methods_supported", auth)
+	o.strList("revocation_endpoint_auth_methods_supported", auth)
+	o.strList("introspection_endpoint_auth_methods_supported", auth[:2])
+	o.boolean("authorization_response_iss_parameter_supported", true)
+	if len(c.Scopes) > 0 { // RFC 8414: omitted when the server has no fixed list
+		o.strList("scopes_supported", c.Scopes)
+	}
+	return o.bytes()
+}

@@ -1,0 +1,185 @@
+package core
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strings"
+)
+
+// Cookie names of the browser session.
+const (
+	// SessionCookie binds a pending authorization request to the browser
+	// that started it, over plain HTTP (loopback development).
+	SessionCookie = "oauth2kit_session"
+	// SecureSessionCookie is its name when the cookie is Secure (TLS, or
+	// an https issuer): the __Host- prefix makes browsers refuse it from a
+	// sibling subdomain or without Secure and Path=/, so it cannot be
+	// planted (session fixation).
+	SecureSessionCookie = "__Host-oauth2kit_session"
+)
+
+// seal binds the request to the browser session (making the session and
+// its cookie when the browser has none) and seals it into the handle of
+// the hidden field, with a fresh nonce and the CSRF token derived from it.
+func (ar *AuthorizationRequest) seal() {
+	if ar.handle != "" || ar.srv == nil {
+		return
+	}
+	s := ar.srv
+	if ar.sess == "" {
+		if ar.w == nil || ar.r == nil {
+			return
+		}
+		sess, ok := s.ensureSession(ar.w, ar.r)
+		if !ok {
+			return
+		}
+		ar.sess = sess
+	}
+	p := ar.p
+	nonce, err := randomToken(16)
+	if err != nil {
+		return
+	}
+	p.nonce = nonce
+	p.binding = sessionBinding(s.keys.primary, ar.sess)
+	h, err := s.sealPending(&p)
+	if err != nil {
+		return
+	}
+	ar.handle, ar.csrf = h, csrfToken(s.keys.primary, ar.sess, nonce)
+}
+
+// pending is the sealed content of a handle.
+type pending struct {
+	exp        int64
+	clientID   string
+	sentURI    string // redirect_uri as sent ("" if omitted)
+	redirect   string // the URI the answer goes to
+	scope      string
+	state      string
+	challenge  string
+	method     string
+	binding    string // MAC of the session cookie
+	userID     string // set for the consent step
+	info       string
+	nonce      string
+	draft10    bool
+	clientName string
+	// once is not sealed: set when the request came back in a posted
+	// form, it is the signature under which issueCode records the form
+	// as used (onceSig), so that the form issues at most one code.
+	once string
+}
+
+const pendingVersion = 1
+
+func (s *Server) sealPending(p *pending) (string, error) {
+	// Sized once (12 strings with their length prefixes, 3 numbers):
+	// growing from nil reallocated several times per authorization request.
+	w := fieldWriter{b: make([]byte, 0, 64+len(p.clientID)+len(p.sentURI)+len(p.redirect)+len(p.scope)+len(p.state)+
+		len(p.challenge)+len(p.method)+len(p.binding)+len(p.userID)+len(p.info)+len(p.nonce)+len(p.clientName))}
+	w.num(pendingVersion)
+	w.num(p.exp)
+	flags := int64(0)
+	if p.draft10 {
+		flags = 1
+	}
+	w.num(flags)
+	for _, v := range []string{p.clientID, p.sentURI, p.redirect, p.scope, p.state, p.challenge, p.method, p.binding, p.userID, p.info, p.nonce, p.clientName} {
+		w.str(v)
+	}
+	return s.keys.seal(prefixPending, w.b)
+}
+
+func (s *Server) openPending(h string) (*pending, bool) {
+	pt, err := s.keys.open(prefixPending, h, nil)
+	if err != nil {
+		return nil, false
+	}
+	r := fieldReader{s: string(pt)}
+	if r.num() != pendingVersion {
+		return nil, false
+	}
+	p := &pending{exp: r.num()}
+	p.draft10 = r.num() == 1
+	for _, v := range []*string{&p.clientID, &p.sentURI, &p.redirect, &p.scope, &p.state, &p.challenge, &p.method, &p.binding, &p.userID, &p.info, &p.nonce, &p.clientName} {
+		*v = r.str()
+	}
+	if r.bad || r.off != len(r.s) || p.clientID == "" || p.redirect == "" {
+		return nil, false
+	}
+	return p, true
+}
+
+// ensureSession returns the browser's session id, issuing a cookie when it
+// has none.
+func (s *Server) ensureSession(w Responder, r Request) (string, bool) {
+	if v := s.sessionOf(r); v != "" {
+		return v, true
+	}
+	v, err := randomToken(32)
+	if err != nil {
+		return "", false
+	}
+	secure := s.secureCookie(r)
+	ck := http.Cookie{
+		Name:     SessionCookie,
+		Value:    v,
+		Path:     "/",
+		HttpOnly: true,
+		Secure:   secure,
+		SameSite: http.SameSiteLaxMode,
+	}
+	if secure {
+		ck.Name = SecureSessionCookie
+	}
+	w.AddHeader("Set-Cookie", ck.String())
+	return v, true
+}
+
+func (s *Server) secureCookie(r Request) bool {
+	return r.TLS() || strings.HasPrefix(s.cfg.Issuer, "https://")
+}
+
+func (s *Server) sessionOf(r Request) string {
+	name := SessionCookie
+	if s.secureCookie(r) {
+		name = SecureSessionCookie
+	}
+	for _, line := range r.Header("Cookie") {
+		cks, err := http.ParseCookie(line)
+		if err != nil {
+			continue
+		}
+		for _, ck := range cks {
+			if ck.Name == name && len(ck.Value) == 43 && isB64URL(ck.Value) {
+				return ck.Value
+			}
+		}
+	}
+	return ""
+}
+
+// sessionBinding and csrfToken are MACs under the key generation that
+// sealed the pending request, so a key rotation does not break logins in
+// flight.
+func sessionBinding(g *keyGen, sess string) string {
+	var buf [32]byte
+	return base64.RawURLEncoding.EncodeToString(g.mac(buf[:0], 's', "session", sess)[:16])
+}
+
+// onceSig is the code signature under which a posted form is recorded as
+// used: a MAC of its nonce under the code key of the generation that sealed
+// it (so every instance, and a retry after a key rotation, computes the
+// same). Its input has a NUL, which no code has: it never equals the
+// signature of a real code.
+func onceSig(g *keyGen, nonce string) string {
+	var buf [32]byte
+	return base64.RawURLEncoding.EncodeToString(g.mac(buf[:0], 'c', "form-used", nonce))
+}
+
+func csrfToken(g *keyGen, sess, nonce string) string {
+	var buf [32]byte
+	return base64.RawURLEncoding.EncodeToString(g.mac(buf[:0], 's', "csrf", sess, nonce))
+}
