@@ -201,7 +201,7 @@ func TestMiddleware(t *testing.T) {
 				t.Fatalf("body %q: %v", w.Body, err)
 			}
 			if tc.status == 200 {
-				if body["client_id"] != "svc" || body["sub"] != "svc" || body["scope"] != tc.scope {
+				if body["client_id"] != "svc" || body["sub"] != "" || body["scope"] != tc.scope {
 					t.Errorf("handler saw %v", body)
 				}
 				return

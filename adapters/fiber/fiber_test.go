@@ -268,7 +268,7 @@ func TestMiddlewareChain(t *testing.T) {
 		return c.Next()
 	}, func(c *fiber.Ctx) error {
 		info, _ := fiberadapter.TokenInfo(c)
-		return c.SendString(info.UserID)
+		return c.SendString(info.ClientID)
 	})
 	if res := do(t, app, httptest.NewRequest("GET", "/x", nil)); res.StatusCode != 401 || calls != 0 {
 		t.Fatalf("without a token: status %d, handler called %d times", res.StatusCode, calls)

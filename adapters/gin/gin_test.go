@@ -231,7 +231,7 @@ func TestMiddleware(t *testing.T) {
 			if got.fromGet != any(got.info) {
 				t.Errorf("c.Get(TokenInfoKey) = %v, not the TokenInfo(c) pointer", got.fromGet)
 			}
-			if got.info.ClientID != "svc" || got.info.UserID != "svc" || got.info.Scope != tc.wantScope {
+			if got.info.ClientID != "svc" || got.info.UserID != "" || got.info.Scope != tc.wantScope {
 				t.Errorf("token info %+v, want client svc, scope %q", got.info, tc.wantScope)
 			}
 			if got.note != tc.wantNote {
