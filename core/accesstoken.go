@@ -45,14 +45,38 @@ func (t *TokenInfo) Subject() string {
 // HasScope reports whether the token grants scope s.
 func (t *TokenInfo) HasScope(s string) bool { return HasScope(t.Scope, s) }
 
+// accessFormat is one way of writing access tokens down. The server mints
+// in one format (Server.access) and opens whichever format a presented
+// token is in; the claims checks that make a token acceptable (issuer,
+// audience, lifetime) are the server's, the same for every format. Today
+// there is the sealed format; RFC 9068 JWTs will be a second
+// implementation.
+type accessFormat interface {
+	// mint assigns t.TokenID and returns the token carrying t.
+	mint(t *TokenInfo) (string, error)
+	// open authenticates tok and fills info from it, claims unchecked.
+	open(tok string, info *TokenInfo) error
+	// recognizes reports, from the token's shape alone, whether tok is in
+	// this format (so revocation and introspection know what they hold).
+	recognizes(tok string) bool
+}
+
+// sealedFormat is the kit's own access token: the claims encrypted and
+// authenticated (XChaCha20-Poly1305) under the key ring, opaque to
+// everyone but the server, "at2.<kid>.<sealed claims>".
+type sealedFormat struct{ s *Server }
+
 const (
 	atVersion             = 1
 	flagDraft10           = 1
 	flagClientCredentials = 2
 )
 
-// mintAccessToken seals the claims into an access token.
-func (s *Server) mintAccessToken(t *TokenInfo) (string, error) {
+func (f sealedFormat) recognizes(tok string) bool {
+	return len(tok) > len(prefixAccess) && tok[len(prefixAccess)] == '.' && tok[:len(prefixAccess)] == prefixAccess
+}
+
+func (f sealedFormat) mint(t *TokenInfo) (string, error) {
 	jti, err := newID()
 	if err != nil {
 		return "", err
@@ -78,25 +102,16 @@ func (s *Server) mintAccessToken(t *TokenInfo) (string, error) {
 	w.str(t.GrantID)
 	w.str(t.TokenID)
 	w.str(t.AdditionalInfo)
-	return s.keys.seal(prefixAccess, w.b)
+	return f.s.keys.seal(prefixAccess, w.b)
 }
 
-var (
-	errTokenExpired = errors.New("oauth2kit: token expired")
-	errTokenRevoked = errors.New("oauth2kit: token revoked")
-)
-
-// openAccessToken decrypts and checks an access token's own claims
-// (issuer, audience, lifetime) without consulting storage. It fills info
-// before it reports errTokenExpired for an authentic but expired token
-// (draft-10 expired_token, revocation of expired tokens).
-func (s *Server) openAccessToken(tok string, now time.Time, info *TokenInfo) error {
+func (f sealedFormat) open(tok string, info *TokenInfo) error {
 	// open decrypts into a buffer it allocates, sized to the token (a stack
 	// buffer passed in would escape anyway: it reaches the AEAD through an
 	// interface). Nothing else holds or writes that buffer afterwards, so
 	// the claims are read from it as a string without a second copy: one
 	// allocation per check instead of two.
-	pt, err := s.keys.open(prefixAccess, tok, nil)
+	pt, err := f.s.keys.open(prefixAccess, tok, nil)
 	if err != nil {
 		return err
 	}
@@ -126,6 +141,38 @@ func (s *Server) openAccessToken(tok string, now time.Time, info *TokenInfo) err
 	}
 	info.IssuedAt = time.Unix(iat, 0)
 	info.ExpiresAt = time.Unix(exp, 0)
+	return nil
+}
+
+var (
+	errTokenExpired = errors.New("oauth2kit: token expired")
+	errTokenRevoked = errors.New("oauth2kit: token revoked")
+)
+
+// mintAccessToken writes the claims down in the server's access token
+// format.
+func (s *Server) mintAccessToken(t *TokenInfo) (string, error) { return s.access.mint(t) }
+
+// formatOf returns the format tok is in, nil if none of the server's.
+func (s *Server) formatOf(tok string) accessFormat {
+	if s.access.recognizes(tok) {
+		return s.access
+	}
+	return nil
+}
+
+// openAccessToken opens an access token and checks its own claims
+// (issuer, audience, lifetime) without consulting storage. It fills info
+// before it reports errTokenExpired for an authentic but expired token
+// (draft-10 expired_token, revocation of expired tokens).
+func (s *Server) openAccessToken(tok string, now time.Time, info *TokenInfo) error {
+	f := s.formatOf(tok)
+	if f == nil {
+		return errBadToken
+	}
+	if err := f.open(tok, info); err != nil {
+		return err
+	}
 	// A token minted by another deployment sharing keys by mistake, or for
 	// another resource, is not ours to accept.
 	if info.Issuer != s.cfg.Issuer || info.Audience != s.cfg.Audience {
@@ -135,6 +182,7 @@ func (s *Server) openAccessToken(tok string, now time.Time, info *TokenInfo) err
 	// far-future exp can only come from a key compromise or a bug.
 	// Whole seconds, no multiplication: nothing here can overflow whatever
 	// the decoded values (iat is bounded on both sides first).
+	iat, exp := info.IssuedAt.Unix(), info.ExpiresAt.Unix()
 	if iat <= 0 || iat > now.Unix()+60 || exp < iat || exp-iat > int64(s.cfg.AccessTokenLifetime/time.Second)+60 {
 		return errBadToken
 	}

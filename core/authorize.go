@@ -6,22 +6,20 @@ import (
 )
 
 // Authorize is the authorization endpoint (RFC 6749 §4.1.1), GET or POST.
-func (s *Server) Authorize(w Responder, r Request) {
-	var raw string
-	switch r.Method() {
-	case "GET", "HEAD":
-		raw = r.RawQuery()
-	case "POST":
+func (s *Server) Authorize(w Responder, r Request) { s.serve(&epAuthorize, w, r) }
+
+var epAuthorize = endpoint{field: "AuthorizeURL", path: func(c *Config) *string { return &c.AuthorizeURL }, def: "/oauth2/authorize",
+	methods: []string{"GET", "HEAD", "POST"}, allow: hdrAllowGetPost, page: true, meta: "authorization_endpoint", serve: (*Server).authorize}
+
+func (s *Server) authorize(w Responder, r Request) {
+	raw := r.RawQuery() // GET, HEAD
+	if r.Method() == "POST" {
 		body, err := readBody(r, s.cfg.MaxBodyBytes)
 		if err != nil || !isForm(r) {
 			s.errorPage(w, r, 400, ErrInvalidRequest, "the request body must be a form of limited size")
 			return
 		}
 		raw = body
-	default:
-		hdrAllowGetPost.set(w)
-		s.errorPage(w, r, 405, ErrInvalidRequest, "use GET or POST")
-		return
 	}
 	var f params
 	var dups []string

@@ -36,6 +36,11 @@ type ClientSpec struct {
 // confidential client, its secret in clear: show it to the operator once,
 // it is stored only hashed.
 func NewClient(spec ClientSpec) (*Client, string, error) {
+	return newClient(spec, builtinGrants)
+}
+
+// newClient is NewClient over a grant registry.
+func newClient(spec ClientSpec, grants *grantRegistry) (*Client, string, error) {
 	c := &Client{
 		ID:                spec.ID,
 		Name:              spec.Name,
@@ -58,7 +63,10 @@ func NewClient(spec ClientSpec) (*Client, string, error) {
 	if len(spec.Name) > 200 || !printable(spec.Name) && spec.Name != "" {
 		return nil, "", errors.New("client name must be at most 200 printable characters")
 	}
-	if len(spec.RedirectURIs) == 0 && !onlyClientCredentials(spec.GrantTypes) {
+	if err := grants.checkGrantTypes(spec.GrantTypes, spec.Public); err != nil {
+		return nil, "", err
+	}
+	if len(spec.RedirectURIs) == 0 && grants.needsRedirect(spec.GrantTypes) {
 		return nil, "", errors.New("at least one redirect URI is required")
 	}
 	for _, u := range spec.RedirectURIs {
@@ -67,17 +75,6 @@ func NewClient(spec ClientSpec) (*Client, string, error) {
 		}
 	}
 	c.RedirectURIs = append([]string(nil), spec.RedirectURIs...)
-	for _, g := range spec.GrantTypes {
-		switch g {
-		case GrantAuthorizationCode, GrantRefreshToken:
-		case GrantClientCredentials:
-			if spec.Public {
-				return nil, "", errors.New("client_credentials needs a confidential client")
-			}
-		default:
-			return nil, "", fmt.Errorf("grant type %q is not supported", g)
-		}
-	}
 	c.GrantTypes = append([]string(nil), spec.GrantTypes...)
 	for _, s := range spec.Scopes {
 		if !validScopeToken(s) {
@@ -104,10 +101,6 @@ func NewClient(spec ClientSpec) (*Client, string, error) {
 	}
 	c.SecretHash = h
 	return c, secret, nil
-}
-
-func onlyClientCredentials(gts []string) bool {
-	return len(gts) == 1 && gts[0] == GrantClientCredentials
 }
 
 func printable(s string) bool {

@@ -152,7 +152,7 @@ const (
 	maxCodeLifetime = 10 * time.Minute
 )
 
-func (c *Config) setDefaults() error {
+func (c *Config) setDefaults(routes []*endpoint) error {
 	if c.Issuer == "" {
 		return errors.New("oauth2kit: Config.Issuer is required")
 	}
@@ -169,23 +169,19 @@ func (c *Config) setDefaults() error {
 			*p = v
 		}
 	}
-	def(&c.AuthorizeURL, "/oauth2/authorize")
-	def(&c.ProcessLoginURL, "/oauth2/login")
-	def(&c.TokenURL, "/oauth2/token")
-	def(&c.RevokeURL, "/oauth2/revoke")
-	def(&c.IntrospectURL, "/oauth2/introspect")
-	def(&c.MetadataURL, "/.well-known/oauth-authorization-server")
 	def(&c.Audience, c.Issuer)
 	def(&c.Realm, c.Issuer)
 	seen := map[string]bool{}
-	for _, p := range []string{c.AuthorizeURL, c.ProcessLoginURL, c.TokenURL, c.RevokeURL, c.IntrospectURL, c.MetadataURL} {
-		if !strings.HasPrefix(p, "/") {
-			return fmt.Errorf("oauth2kit: endpoint path %q must start with /", p)
+	for _, ep := range routes {
+		p := ep.path(c)
+		def(p, ep.def)
+		if !strings.HasPrefix(*p, "/") {
+			return fmt.Errorf("oauth2kit: Config.%s %q must start with /", ep.field, *p)
 		}
-		if seen[p] {
-			return fmt.Errorf("oauth2kit: endpoint path %q is used twice", p)
+		if seen[*p] {
+			return fmt.Errorf("oauth2kit: endpoint path %q is used twice (Config.%s)", *p, ep.field)
 		}
-		seen[p] = true
+		seen[*p] = true
 	}
 	dur := func(p *time.Duration, v time.Duration) {
 		if *p <= 0 {

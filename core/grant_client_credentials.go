@@ -1,6 +1,15 @@
 package core
 
-func (s *Server) clientCredentials(c *Client, f *params) (*tokenResult, *oauthError) {
+import "context"
+
+// clientCredentialsGrant is the client credentials grant (RFC 6749 §4.4):
+// confidential clients only, no user, no refresh token.
+var clientCredentialsGrant = grantType{
+	name:   GrantClientCredentials,
+	handle: (*Server).clientCredentials,
+}
+
+func (s *Server) clientCredentials(_ context.Context, c *Client, f *params) (*tokenResult, *oauthError) {
 	if c.Public {
 		return nil, oerr(400, ErrUnauthorizedClient, "client_credentials is for confidential clients")
 	}

@@ -6,6 +6,17 @@ import (
 	"time"
 )
 
+// codeGrant is the authorization code grant (RFC 6749 §4.1.3, with PKCE
+// and the Security BCP's replay revocation).
+var codeGrant = grantType{
+	name:      GrantAuthorizationCode,
+	required:  []string{"code"},
+	public:    true,
+	byDefault: true,
+	redirect:  true,
+	handle:    (*Server).exchangeCode,
+}
+
 // codeSigs returns the candidate stored signatures of a presented code.
 func (s *Server) codeSigs(code string, c *Client) []string {
 	if sig, ok := s.keys.opaqueSig(prefixCode, code); ok {
@@ -19,9 +30,6 @@ func (s *Server) codeSigs(code string, c *Client) []string {
 
 func (s *Server) exchangeCode(ctx context.Context, c *Client, f *params) (*tokenResult, *oauthError) {
 	code := f.get("code")
-	if code == "" {
-		return nil, badRequest("code is required")
-	}
 	redirect, verifier := f.get("redirect_uri"), f.get("code_verifier")
 	now := s.now()
 	// check validates the request against the grant; it runs inside the

@@ -5,11 +5,18 @@ import (
 	"errors"
 )
 
+// refreshGrant is the refresh token grant (RFC 6749 §6), rotating with
+// reuse detection (RFC 9700 §4.14.2).
+var refreshGrant = grantType{
+	name:      GrantRefreshToken,
+	required:  []string{"refresh_token"},
+	public:    true,
+	byDefault: true,
+	handle:    (*Server).refresh,
+}
+
 func (s *Server) refresh(ctx context.Context, c *Client, f *params) (*tokenResult, *oauthError) {
 	tok := f.get("refresh_token")
-	if tok == "" {
-		return nil, badRequest("refresh_token is required")
-	}
 	sig, ok := s.keys.opaqueSig(prefixRefresh, tok)
 	if !ok {
 		return nil, badGrant("the refresh token is invalid, expired or revoked")

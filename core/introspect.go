@@ -9,10 +9,15 @@ import (
 // clients may call it. Access tokens are described to any of them (they
 // are the resource servers); refresh tokens only to the client holding
 // them. Anything unusable is exactly {"active":false}.
-func (s *Server) Introspect(w Responder, r Request) {
+func (s *Server) Introspect(w Responder, r Request) { s.serve(&epIntrospect, w, r) }
+
+var epIntrospect = endpoint{field: "IntrospectURL", path: func(c *Config) *string { return &c.IntrospectURL }, def: "/oauth2/introspect",
+	methods: []string{"POST"}, allow: hdrAllowPost, meta: "introspection_endpoint", serve: (*Server).introspect}
+
+func (s *Server) introspect(w Responder, r Request) {
 	f := s.getParams()
 	defer s.putParams(f)
-	if e := s.readPost(w, r, f); e != nil {
+	if e := s.readPost(r, f); e != nil {
 		sendError(w, e, false)
 		return
 	}
@@ -40,7 +45,7 @@ func (s *Server) Introspect(w Responder, r Request) {
 	o := newJSON(384)
 	o.boolean("active", true)
 	switch {
-	case strings.HasPrefix(tok, prefixAccess+"."):
+	case s.formatOf(tok) != nil:
 		var info TokenInfo
 		if err := s.openAccessToken(tok, now, &info); err != nil {
 			sendJSON(w, 200, inactive)

@@ -124,12 +124,12 @@ func (s *Server) newAuthorizationRequest(p *pending, sess string, w Responder, r
 // to a pending request of this browser (session binding) and carries its
 // CSRF token, then hands a login to the Authenticator or settles a consent
 // decision itself.
-func (s *Server) ProcessLogin(w Responder, r Request) {
-	if r.Method() != "POST" {
-		hdrAllowPost.set(w)
-		s.errorPage(w, r, 405, ErrInvalidRequest, "use POST")
-		return
-	}
+func (s *Server) ProcessLogin(w Responder, r Request) { s.serve(&epProcessLogin, w, r) }
+
+var epProcessLogin = endpoint{field: "ProcessLoginURL", path: func(c *Config) *string { return &c.ProcessLoginURL }, def: "/oauth2/login",
+	methods: []string{"POST"}, allow: hdrAllowPost, page: true, serve: (*Server).processLogin}
+
+func (s *Server) processLogin(w Responder, r Request) {
 	var f params
 	// The sealed handle carries state, redirect URI and scope: allow it
 	// the size the server may mint.

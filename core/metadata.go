@@ -1,12 +1,12 @@
 package core
 
 // Metadata serves the RFC 8414 authorization server metadata.
-func (s *Server) Metadata(w Responder, r Request) {
-	if m := r.Method(); m != "GET" && m != "HEAD" {
-		hdrAllowGetHead.set(w)
-		sendError(w, oerr(405, ErrInvalidRequest, "use GET"), false)
-		return
-	}
+func (s *Server) Metadata(w Responder, r Request) { s.serve(&epMetadata, w, r) }
+
+var epMetadata = endpoint{field: "MetadataURL", path: func(c *Config) *string { return &c.MetadataURL }, def: "/.well-known/oauth-authorization-server",
+	methods: []string{"GET", "HEAD"}, allow: hdrAllowGetHead, serve: (*Server).serveMetadata}
+
+func (s *Server) serveMetadata(w Responder, r Request) {
 	hdrJSON.set(w)
 	// Metadata is public and changes only with a redeploy.
 	hdrPublicMeta.set(w)
@@ -17,13 +17,14 @@ func (s *Server) buildMetadata() []byte {
 	c := &s.cfg
 	o := newJSON(1024)
 	o.str("issuer", c.Issuer)
-	o.str("authorization_endpoint", c.Issuer+c.AuthorizeURL)
-	o.str("token_endpoint", c.Issuer+c.TokenURL)
-	o.str("revocation_endpoint", c.Issuer+c.RevokeURL)
-	o.str("introspection_endpoint", c.Issuer+c.IntrospectURL)
+	for _, ep := range s.routes {
+		if ep.meta != "" {
+			o.str(ep.meta, c.Issuer+*ep.path(c))
+		}
+	}
 	o.strList("response_types_supported", []string{"code"})
 	o.strList("response_modes_supported", []string{"query"})
-	o.strList("grant_types_supported", []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials})
+	o.strList("grant_types_supported", s.grants.names())
 	methods := []string{"S256"}
 	if c.AllowPlainPKCE {
 		methods = append(methods, "plain")

@@ -215,13 +215,9 @@ func formError(err error) *oauthError {
 	return badRequest("malformed parameters")
 }
 
-// readPost checks the method and reads the form of a token, revocation or
-// introspection request.
-func (s *Server) readPost(w Responder, r Request, f *params) *oauthError {
-	if r.Method() != "POST" {
-		hdrAllowPost.set(w)
-		return oerr(405, ErrInvalidRequest, "use POST")
-	}
+// readPost reads the form of a token, revocation or introspection request
+// (the endpoint table let only POST through).
+func (s *Server) readPost(r Request, f *params) *oauthError {
 	// A secret in the URI ends up in logs and histories: refuse it, even
 	// when the body authenticates properly (OAuth 2.1 §2.4.1).
 	if q := r.RawQuery(); q != "" {

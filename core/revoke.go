@@ -8,10 +8,15 @@ import (
 // Revoke is the revocation endpoint (RFC 7009). Revoking a refresh token or
 // an access token revokes its whole grant: every refresh token of the
 // family stops working and its access tokens fail the resource check.
-func (s *Server) Revoke(w Responder, r Request) {
+func (s *Server) Revoke(w Responder, r Request) { s.serve(&epRevoke, w, r) }
+
+var epRevoke = endpoint{field: "RevokeURL", path: func(c *Config) *string { return &c.RevokeURL }, def: "/oauth2/revoke",
+	methods: []string{"POST"}, allow: hdrAllowPost, meta: "revocation_endpoint", serve: (*Server).revoke}
+
+func (s *Server) revoke(w Responder, r Request) {
 	f := s.getParams()
 	defer s.putParams(f)
-	if e := s.readPost(w, r, f); e != nil {
+	if e := s.readPost(r, f); e != nil {
 		sendError(w, e, false)
 		return
 	}
@@ -41,7 +46,7 @@ func (s *Server) Revoke(w Responder, r Request) {
 	now := s.now()
 	var family, owner string
 	switch {
-	case strings.HasPrefix(tok, prefixAccess+"."):
+	case s.formatOf(tok) != nil:
 		var info TokenInfo
 		// An expired access token still names its grant: revoking it
 		// revokes the grant's refresh tokens too.

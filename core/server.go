@@ -23,6 +23,10 @@ type Server struct {
 	logins   *throttle           // login failures reported by the app
 	revCache *ttlCache[struct{}] // "family not revoked", RevocationCacheTTL
 	clients  *ttlCache[*Client]  // ClientCacheTTL
+	grants   *grantRegistry
+	routes   []*endpoint          // in Paths order
+	byPath   map[string]*endpoint // Handle's dispatch
+	access   accessFormat         // mints access tokens
 	metadata []byte
 	bufPool  sync.Pool
 }
@@ -30,13 +34,19 @@ type Server struct {
 // New builds a Server. store persists clients, grants and tokens; auth is
 // the application's login step (see Authenticator).
 func New(cfg Config, store Storage, auth Authenticator) (*Server, error) {
+	return newServer(cfg, store, auth, builtinGrants, builtinEndpoints)
+}
+
+// newServer is New over a grant registry and an endpoint table (tests add
+// rows to both; features switched on by configuration will too).
+func newServer(cfg Config, store Storage, auth Authenticator, grants *grantRegistry, routes []*endpoint) (*Server, error) {
 	if store == nil {
 		return nil, errors.New("oauth2kit: a Storage is required")
 	}
 	if auth == nil {
 		return nil, errors.New("oauth2kit: an Authenticator is required")
 	}
-	if err := cfg.setDefaults(); err != nil {
+	if err := cfg.setDefaults(routes); err != nil {
 		return nil, err
 	}
 	keys, err := newRing(Keys{ID: cfg.KeyID, CryptKey: cfg.CryptKey, SignKey: cfg.SignKey}, cfg.VerifyKeys)
@@ -54,7 +64,14 @@ func New(cfg Config, store Storage, auth Authenticator) (*Server, error) {
 		logins:   newThrottle(cfg.MaxLoginFailures, cfg.MaxLoginFailuresPerAddr, false, cfg.LoginFailureWindow),
 		revCache: newTTLCache[struct{}](cfg.RevocationCacheTTL),
 		clients:  newTTLCache[*Client](cfg.ClientCacheTTL),
+		grants:   grants,
+		routes:   routes,
+		byPath:   make(map[string]*endpoint, len(routes)),
 	}
+	for _, ep := range routes {
+		s.byPath[*ep.path(&s.cfg)] = ep
+	}
+	s.access = sealedFormat{s}
 	s.metadata = s.buildMetadata()
 	return s, nil
 }

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -125,16 +126,14 @@ type Client struct {
 }
 
 // AllowsGrant reports whether the client may use grant type gt.
+// A client without a grant type list may use the kit's default grants
+// (authorization_code and refresh_token).
 func (c *Client) AllowsGrant(gt string) bool {
 	if len(c.GrantTypes) == 0 {
-		return gt == GrantAuthorizationCode || gt == GrantRefreshToken
+		g := builtinGrants.lookup(gt)
+		return g != nil && g.byDefault
 	}
-	for _, g := range c.GrantTypes {
-		if g == gt {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(c.GrantTypes, gt)
 }
 
 // Grant is a pending authorization code, the original library's Grant.

@@ -7,24 +7,29 @@ import (
 )
 
 // Token is the token endpoint (RFC 6749 §3.2).
-func (s *Server) Token(w Responder, r Request) {
+func (s *Server) Token(w Responder, r Request) { s.serve(&epToken, w, r) }
+
+var epToken = endpoint{field: "TokenURL", path: func(c *Config) *string { return &c.TokenURL }, def: "/oauth2/token",
+	methods: []string{"POST"}, allow: hdrAllowPost, meta: "token_endpoint", serve: (*Server).token}
+
+func (s *Server) token(w Responder, r Request) {
 	f := s.getParams()
 	defer s.putParams(f)
-	if e := s.readPost(w, r, f); e != nil {
+	if e := s.readPost(r, f); e != nil {
 		sendError(w, e, false)
 		return
 	}
 	gt := f.get("grant_type")
-	switch gt {
-	case GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials:
-	case "":
+	if gt == "" {
 		sendError(w, badRequest("grant_type is required"), false)
 		return
-	default:
+	}
+	g := s.grants.lookup(gt)
+	if g == nil {
 		sendError(w, oerr(400, ErrUnsupportedGrantType, "the grant type is not supported"), false)
 		return
 	}
-	ca, e := s.authenticateClient(r, f, gt != GrantClientCredentials)
+	ca, e := s.authenticateClient(r, f, g.public)
 	if e != nil {
 		sendError(w, e, false)
 		return
@@ -35,15 +40,13 @@ func (s *Server) Token(w Responder, r Request) {
 		sendError(w, oerr(400, ErrUnauthorizedClient, "the client may not use this grant type"), legacy)
 		return
 	}
-	var res *tokenResult
-	switch gt {
-	case GrantAuthorizationCode:
-		res, e = s.exchangeCode(r.Context(), c, f)
-	case GrantRefreshToken:
-		res, e = s.refresh(r.Context(), c, f)
-	default:
-		res, e = s.clientCredentials(c, f)
+	for _, p := range g.required {
+		if f.get(p) == "" {
+			sendError(w, badRequest(p+" is required"), legacy)
+			return
+		}
 	}
+	res, e := g.handle(s, r.Context(), c, f)
 	if e != nil {
 		sendError(w, e, legacy)
 		return
