@@ -42,8 +42,8 @@ func (t *TokenInfo) Subject() string {
 	return t.UserID
 }
 
-// HasScope reports whether the token grants scope s.
-func (t *TokenInfo) HasScope(s string) bool { return HasScope(t.Scope, s) }
+// hasScope reports whether the token grants scope s.
+func (t *TokenInfo) HasScope(s string) bool { return hasScope(t.Scope, s) }
 
 // accessFormat is one way of writing access tokens down. The server mints
 // in one format (Server.access) and opens whichever format a presented

@@ -58,7 +58,7 @@ func (s *Server) authorize(w Responder, r Request) {
 		return
 	default:
 		for _, reg := range c.RedirectURIs {
-			if MatchRedirectURI(reg, sent) {
+			if matchRedirectURI(reg, sent) {
 				redirect = sent
 				break
 			}

@@ -2,10 +2,10 @@ package core
 
 import "strings"
 
-// ParseBearer extracts the token from an "Authorization: Bearer <token>"
+// parseBearer extracts the token from an "Authorization: Bearer <token>"
 // value: the scheme is case-insensitive, followed by one or more spaces and
 // a token68 (RFC 7235 §2.1). It reports false for anything else.
-func ParseBearer(h string) (string, bool) { return parseAuthScheme(h, "Bearer") }
+func parseBearer(h string) (string, bool) { return parseAuthScheme(h, "Bearer") }
 
 func hasScheme(h, scheme string) bool {
 	return len(h) >= len(scheme) && strings.EqualFold(h[:len(scheme)], scheme) &&

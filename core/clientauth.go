@@ -21,7 +21,7 @@ type clientAuth struct {
 func (s *Server) authenticateClient(r Request, f *params, allowPublic bool) (clientAuth, *oauthError) {
 	// The challenge is built only on the failure paths that send it: a
 	// concatenation here cost an allocation on every token request.
-	basicChallenge := func() string { return `Basic realm="` + SafeDescription(s.cfg.Realm) + `", charset="UTF-8"` }
+	basicChallenge := func() string { return `Basic realm="` + safeDescription(s.cfg.Realm) + `", charset="UTF-8"` }
 	invalid := func(basic bool) *oauthError {
 		if basic {
 			e := oerr(401, ErrInvalidClient, "client authentication failed")
@@ -72,7 +72,7 @@ func (s *Server) authenticateClient(r Request, f *params, allowPublic bool) (cli
 // authentication.
 func (s *Server) authRequired() *oauthError {
 	e := oerr(401, ErrInvalidClient, "client authentication is required")
-	e.challenge = `Basic realm="` + SafeDescription(s.cfg.Realm) + `", charset="UTF-8"`
+	e.challenge = `Basic realm="` + safeDescription(s.cfg.Realm) + `", charset="UTF-8"`
 	return e
 }
 

@@ -70,7 +70,7 @@ func newClient(spec ClientSpec, grants *grantRegistry) (*Client, string, error) 
 		return nil, "", errors.New("at least one redirect URI is required")
 	}
 	for _, u := range spec.RedirectURIs {
-		if err := ValidateRedirectURI(u); err != nil {
+		if err := validateRedirectURI(u); err != nil {
 			return nil, "", fmt.Errorf("redirect URI %q: %w", u, err)
 		}
 	}

@@ -56,9 +56,9 @@ func storageError(err error) *oauthError {
 	return oerr(500, ErrServerError, "the server could not complete the request")
 }
 
-// SafeDescription reduces s to the characters allowed in error_description
+// safeDescription reduces s to the characters allowed in error_description
 // (%x20-21 / %x23-5B / %x5D-7E), replacing others with '?'.
-func SafeDescription(s string) string {
+func safeDescription(s string) string {
 	ok := true
 	for i := 0; i < len(s); i++ {
 		if !descChar(s[i]) {
@@ -95,13 +95,13 @@ func sendError(w Responder, e *oauthError, legacy bool) {
 		// The original library's envelope, status 400.
 		inner := newJSON(96)
 		inner.str("type", "OAuthException")
-		inner.str("message", e.code+": "+SafeDescription(e.desc))
+		inner.str("message", e.code+": "+safeDescription(e.desc))
 		o.key("error")
 		o.b = append(o.b, inner.bytes()...)
 		sendJSON(w, 400, o.bytes())
 		return
 	}
 	o.str("error", e.code)
-	o.strIf("error_description", SafeDescription(e.desc))
+	o.strIf("error_description", safeDescription(e.desc))
 	sendJSON(w, e.status, o.bytes())
 }

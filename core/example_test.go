@@ -109,28 +109,6 @@ func Example() {
 	// true reporting read
 }
 
-func ExampleMatchRedirectURI() {
-	fmt.Println(core.MatchRedirectURI("https://app.example/cb", "https://app.example/cb"))
-	fmt.Println(core.MatchRedirectURI("https://app.example/cb", "https://APP.example/cb"))
-	fmt.Println(core.MatchRedirectURI("http://127.0.0.1/cb", "http://127.0.0.1:53127/cb"))
-	fmt.Println(core.MatchRedirectURI("http://localhost/cb", "http://localhost:53127/cb"))
-	// Output:
-	// true
-	// false
-	// true
-	// false
-}
-
-func ExampleNarrowScope() {
-	fmt.Println(core.NarrowScope("read", "write read"))
-	fmt.Println(core.NarrowScope("", "write read"))
-	fmt.Println(core.NarrowScope("admin", "write read"))
-	// Output:
-	// read true
-	// read write true
-	//  false
-}
-
 func ExampleNewClient() {
 	c, secret, err := core.NewClient(core.ClientSpec{
 		Name:         "Example App",

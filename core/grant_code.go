@@ -57,7 +57,7 @@ func (s *Server) exchangeCode(ctx context.Context, c *Client, f *params) (*token
 		if verifier == "" {
 			return badGrant("code_verifier is required")
 		}
-		if !VerifyPKCE(verifier, g.CodeChallenge, g.CodeChallengeMethod) {
+		if !verifyPKCE(verifier, g.CodeChallenge, g.CodeChallengeMethod) {
 			return badGrant("code_verifier does not match the code_challenge")
 		}
 		return nil

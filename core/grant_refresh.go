@@ -34,7 +34,7 @@ func (s *Server) refresh(ctx context.Context, c *Client, f *params) (*tokenResul
 			checkErr = badGrant("the refresh token is invalid, expired or revoked")
 			return nil, checkErr
 		}
-		scope, ok := NarrowScope(requested, old.Scope)
+		scope, ok := narrowScope(requested, old.Scope)
 		if !ok {
 			checkErr = oerr(400, ErrInvalidScope, "the requested scope exceeds the granted scope")
 			return nil, checkErr

@@ -220,7 +220,7 @@ func (s *Server) SendGrant(w Responder, r Request, ar *AuthorizationRequest, use
 			s.redirectError(w, &p, e.code, e.desc)
 			return
 		}
-		if _, covered := NarrowScope(p.scope, approved); err != nil || !covered {
+		if _, covered := narrowScope(p.scope, approved); err != nil || !covered {
 			// Bound to the same session as the login (whose cookie may be
 			// set by this very response when Login calls SendGrant).
 			next := s.newAuthorizationRequest(&p, ar.sess, w, r)

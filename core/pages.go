@@ -20,11 +20,11 @@ func setPageHeaders(w Responder) {
 func (s *Server) errorPage(w Responder, r Request, status int, code, desc string) {
 	setPageHeaders(w)
 	if ep, ok := s.auth.(ErrorPager); ok {
-		ep.ErrorPage(w, r, status, code, SafeDescription(desc))
+		ep.ErrorPage(w, r, status, code, safeDescription(desc))
 		return
 	}
 	hdrHTML.set(w)
 	body := "<!doctype html><html><head><meta charset=\"utf-8\"><title>Authorization error</title></head><body><h1>Authorization error</h1><p><code>" +
-		html.EscapeString(code) + "</code></p><p>" + html.EscapeString(SafeDescription(desc)) + "</p></body></html>"
+		html.EscapeString(code) + "</code></p><p>" + html.EscapeString(safeDescription(desc)) + "</p></body></html>"
 	_ = w.Send(status, []byte(body))
 }

@@ -20,10 +20,10 @@ func validPKCEValue(s string) bool {
 	return true
 }
 
-// VerifyPKCE reports whether verifier matches challenge under method
+// verifyPKCE reports whether verifier matches challenge under method
 // ("S256", or "plain" when the caller allows it). Malformed inputs never
 // match; the length check runs before any hashing.
-func VerifyPKCE(verifier, challenge, method string) bool {
+func verifyPKCE(verifier, challenge, method string) bool {
 	if !validPKCEValue(verifier) || !validPKCEValue(challenge) {
 		return false
 	}

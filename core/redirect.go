@@ -10,11 +10,11 @@ func isLoopbackHost(h string) bool {
 	return h == "127.0.0.1" || h == "::1" || h == "localhost"
 }
 
-// MatchRedirectURI reports whether requested may be used for the registered
+// matchRedirectURI reports whether requested may be used for the registered
 // redirect URI: byte-for-byte equality (no case folding, no decoding, no
 // normalisation), except that for an http loopback IP literal (127.0.0.1 or
 // [::1]) the port may differ (RFC 8252 §7.3).
-func MatchRedirectURI(registered, requested string) bool {
+func matchRedirectURI(registered, requested string) bool {
 	if registered == requested {
 		return true
 	}
@@ -51,10 +51,10 @@ func stripPort(s string) (string, bool) {
 	return s, true
 }
 
-// ValidateRedirectURI checks a URI offered for registration: absolute, no
+// validateRedirectURI checks a URI offered for registration: absolute, no
 // fragment, no userinfo, and http only for loopback hosts (RFC 9700 §2.6,
 // OAuth 2.1 §2.3). Custom schemes (native apps) are allowed.
-func ValidateRedirectURI(s string) error {
+func validateRedirectURI(s string) error {
 	if len(s) > 2000 {
 		return errors.New("redirect URI too long")
 	}
@@ -139,7 +139,7 @@ func writeQueryEscaped(b *strings.Builder, v string) {
 }
 
 func (s *Server) redirectError(w Responder, p *pending, code, desc string) {
-	w.SetHeader("Location", redirectURL(p.redirect, "error", code, "error_description", SafeDescription(desc), "state", p.state, "iss", s.cfg.Issuer))
+	w.SetHeader("Location", redirectURL(p.redirect, "error", code, "error_description", safeDescription(desc), "state", p.state, "iss", s.cfg.Issuer))
 	hdrNoStore.set(w)
 	hdrNoReferrer.set(w)
 	_ = w.Send(303, nil)

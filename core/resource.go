@@ -123,7 +123,7 @@ func (s *Server) extractToken(r Request) (tok, scheme string, rerr *ResourceErro
 	// Draft-10 forms are recognised always, and honoured only for tokens
 	// minted for draft-10 clients (CheckRequest checks the flag).
 	if len(hdrs) == 1 {
-		t, ok := ParseBearer(hdrs[0])
+		t, ok := parseBearer(hdrs[0])
 		if ok {
 			tok, scheme = t, "Bearer"
 		} else if t, ok := parseAuthScheme(hdrs[0], "OAuth"); ok {
@@ -187,7 +187,7 @@ func (s *Server) resourceError(status int, code, scope string, legacy bool, caus
 	var b strings.Builder
 	b.WriteString(scheme)
 	b.WriteString(` realm="`)
-	b.WriteString(SafeDescription(s.cfg.Realm))
+	b.WriteString(safeDescription(s.cfg.Realm))
 	b.WriteByte('"')
 	desc := ""
 	switch code {
@@ -204,7 +204,7 @@ func (s *Server) resourceError(status int, code, scope string, legacy bool, caus
 		b.WriteString(`, error="` + code + `", error_description="` + desc + `"`)
 	}
 	if scope != "" {
-		b.WriteString(`, scope="` + SafeDescription(scope) + `"`)
+		b.WriteString(`, scope="` + safeDescription(scope) + `"`)
 	}
 	var body []byte
 	if code != "" {

@@ -36,10 +36,10 @@ func parseScope(s string) ([]string, bool) {
 	return slices.Compact(parts), true
 }
 
-// NarrowScope returns the canonical scope for a request that asks for
+// narrowScope returns the canonical scope for a request that asks for
 // requested out of granted: requested if it is a subset of granted,
 // granted itself when requested is empty, ok=false otherwise.
-func NarrowScope(requested, granted string) (string, bool) {
+func narrowScope(requested, granted string) (string, bool) {
 	g, ok := parseScope(granted)
 	if !ok {
 		return "", false
@@ -68,8 +68,8 @@ func unionScope(a, b string) string {
 	return strings.Join(slices.Compact(all), " ")
 }
 
-// HasScope reports whether the space-delimited scope contains want.
-func HasScope(scope, want string) bool {
+// hasScope reports whether the space-delimited scope contains want.
+func hasScope(scope, want string) bool {
 	for scope != "" {
 		var s string
 		s, scope, _ = strings.Cut(scope, " ")

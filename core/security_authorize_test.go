@@ -1139,3 +1139,30 @@ func TestR21_EscapingOfUntrustedValues(t *testing.T) {
 		t.Errorf("SafeDescription altered allowed characters")
 	}
 }
+
+// Exact redirect matching: byte for byte, except the port of a loopback
+// IP literal (RFC 8252 §7.3); "localhost" is not loopback here.
+func TestMatchRedirectURI_Cases(t *testing.T) {
+	for _, c := range []struct {
+		reg, req string
+		want     bool
+	}{
+		{"https://app.example/cb", "https://app.example/cb", true},
+		{"https://app.example/cb", "https://APP.example/cb", false},
+		{"http://127.0.0.1/cb", "http://127.0.0.1:53127/cb", true},
+		{"http://localhost/cb", "http://localhost:53127/cb", false},
+	} {
+		if got := core.MatchRedirectURI(c.reg, c.req); got != c.want {
+			t.Errorf("MatchRedirectURI(%q, %q) = %v", c.reg, c.req, got)
+		}
+	}
+	if s, ok := core.NarrowScope("read", "write read"); s != "read" || !ok {
+		t.Errorf("narrow read: %q %v", s, ok)
+	}
+	if s, ok := core.NarrowScope("", "write read"); s != "read write" || !ok {
+		t.Errorf("narrow empty: %q %v", s, ok)
+	}
+	if _, ok := core.NarrowScope("admin", "write read"); ok {
+		t.Errorf("narrow admin allowed")
+	}
+}

@@ -105,7 +105,7 @@ type Client struct {
 	Name string
 	// SecretHash is the output of HashSecret; empty for public clients.
 	SecretHash string
-	// RedirectURIs are compared byte for byte (see MatchRedirectURI).
+	// RedirectURIs are compared byte for byte (see matchRedirectURI).
 	RedirectURIs []string
 	// Public clients have no secret and must use PKCE.
 	Public bool
