@@ -1,4 +1,4 @@
-// Package securitytest checks every security property of SECURITY.md
+// Package securitytest checks every security property of docs/security.md
 // (R01–R55) over real HTTP against the real storage: a core.Server mounted
 // with adapters/nethttp on an httptest.Server (a TCP listener, TLS where it
 // matters), the GORM store on SQLite (and on PostgreSQL and MySQL/MariaDB
@@ -11,6 +11,6 @@
 // CSRF token or session cookie it saw on the wire appears in any column of
 // any table or in the server's log (slog and SQL statements).
 //
-// The map from requirement to test is in SECURITY-TESTS.md at the
-// repository root. The package holds tests only.
+// The map from requirement to test is in docs/security-tests.md (from
+// the repository root). The package holds tests only.
 package securitytest
