@@ -13,22 +13,43 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// ClientSpec describes a client to register.
+// ClientSpec describes a client to register (NewClient).
 type ClientSpec struct {
-	// ID: empty generates one (128 random bits, base64url, never starting
-	// with '-' so that it cannot be mistaken for a flag on a command line).
-	ID           string
-	Name         string
+	// ID is the client_id. Empty generates one (128 random bits,
+	// base64url, never starting with '-' so that it cannot be mistaken
+	// for a flag on a command line). At most 128 printable characters,
+	// no ':' (it would break Basic credentials).
+	ID string
+	// Name is shown to the user on the login and consent pages (escaped);
+	// at most 200 printable characters.
+	Name string
+	// RedirectURIs are the exact URIs the client may ask to be sent back
+	// to: https, loopback http (any port), or a private-use scheme; no
+	// fragment. Required unless the client only uses grants without a
+	// redirect (client_credentials).
 	RedirectURIs []string
-	Public       bool
-	GrantTypes   []string
-	Scopes       []string
-	Profile      Profile
-	PKCE         PKCEPolicy
+	// Public marks a client that cannot keep a secret (a SPA, a native or
+	// command-line app): it gets no secret and must use PKCE.
+	Public bool
+	// GrantTypes the client may use; empty means authorization_code and
+	// refresh_token. client_credentials needs a confidential client.
+	GrantTypes []string
+	// Scopes the client may ask for; empty means any scope the server
+	// allows. When an authorization request names none, the client gets
+	// all of these.
+	Scopes []string
+	// Profile selects wire behaviour: ProfileDefault, or ProfileDraft10
+	// for clients written against OAuth 2.0 draft 10.
+	Profile Profile
+	// PKCE is a confidential client's PKCE policy (PKCERequired, the
+	// default, or PKCEOptional). Public clients always need PKCE.
+	PKCE PKCEPolicy
 	// Secret imports an existing secret (a migration); empty generates one
 	// with 256 bits of entropy. Imported secrets shorter than 32
 	// characters are hashed with bcrypt, as they may be guessable.
-	Secret            string
+	Secret string
+	// LegacyBasicSecret lets a draft-10 client send its raw secret as the
+	// whole Basic credential (the original library's "Basic <secret>").
 	LegacyBasicSecret bool
 }
 
