@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/oauth2kit/oauth2kit/core"
+	"github.com/oauth2kit/oauth2kit/core/memstore"
 )
 
 func codeForm(code string) url.Values {
@@ -883,4 +884,226 @@ func TestR41_ClientCredentialsConfidentialOnly(t *testing.T) {
 	if err != nil || info.ClientID != "conf" || info.UserID != "" {
 		t.Errorf("info %+v %v", info, err)
 	}
+}
+
+// client_credentials tokens say so, and introspection names no user.
+func TestClientCredentialsTokensAreMarked(t *testing.T) {
+	e := newEnv(t, false)
+	w := e.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}, basic("conf", e.secret))
+	if w.status != 200 {
+		t.Fatalf("token: %d %s", w.status, w.body)
+	}
+	at := w.json(t)["access_token"].(string)
+	info, err := e.srv.CheckToken(t.Context(), at)
+	// No user: UserID stays empty, so a handler taking UserID as "the
+	// user" cannot mistake the client for one; Subject names the client.
+	if err != nil || !info.ClientCredentials || info.UserID != "" || info.Subject() != "conf" {
+		t.Fatalf("info %+v %v", info, err)
+	}
+	m := e.post("/oauth2/introspect", url.Values{"token": {at}}, basic("conf", e.secret)).json(t)
+	if m["active"] != true || m["sub"] != "conf" {
+		t.Fatalf("introspection %v", m)
+	}
+	if _, ok := m["username"]; ok {
+		t.Errorf("client_credentials token introspected with a username: %v", m)
+	}
+	// A user's token is not marked.
+	uat, _ := e.tokens("read")
+	if info, _ := e.srv.CheckToken(t.Context(), uat); info == nil || info.ClientCredentials || info.UserID != "alice" || info.Subject() != "alice" {
+		t.Errorf("user token marked as client_credentials: %+v", info)
+	}
+}
+
+// A client whose id is a user's name gets a token that names no user: the
+// resource check hands the app an empty UserID, never "alice".
+func TestClientCredentialsClientNamedLikeAUser(t *testing.T) {
+	e := newEnv(t, false)
+	sec := e.addClient(core.ClientSpec{ID: "alice", GrantTypes: []string{"client_credentials"}})
+	w := e.token(url.Values{"grant_type": {"client_credentials"}}, basic("alice", sec))
+	if w.status != 200 {
+		t.Fatalf("token: %d %s", w.status, w.body)
+	}
+	info, rw := e.resource(&fakeReq{hdr: bearer(w.json(t)["access_token"].(string))})
+	if info == nil {
+		t.Fatalf("refused: %v", rw)
+	}
+	if info.UserID != "" || info.ClientID != "alice" || !info.ClientCredentials {
+		t.Errorf("client_credentials token names a user: %+v", info)
+	}
+}
+
+// Codes and refresh tokens carry a MAC of their random part: a forged or
+// altered one is refused without a storage lookup (SECURITY.md §4.2).
+func TestForgedOpaqueTokensNeverReachStorage(t *testing.T) {
+	e := newEnv(t, false)
+	cs := &countingStore{Store: e.store}
+	srv, err := core.New(e.srv.Config(), cs, &testAuth{srv: &e.srv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rt := e.tokens("read")
+	code := e.code("read")
+	e.srv = srv
+	flip := func(tok string, i int) string {
+		b := []byte(tok)
+		if b[i] == 'A' {
+			b[i] = 'B'
+		} else {
+			b[i] = 'A'
+		}
+		return string(b)
+	}
+	for _, tok := range []string{flip(rt, len(rt)-30), flip(rt, len(rt)-5)} {
+		wantTokenError(t, e.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok}}, basic("conf", e.secret)), 400, "invalid_grant")
+	}
+	for _, c := range []string{flip(code, len(code)-30), flip(code, len(code)-5)} {
+		wantTokenError(t, e.token(url.Values{"grant_type": {"authorization_code"}, "code": {c}, "redirect_uri": {confCB}, "code_verifier": {verifier}}, basic("conf", e.secret)), 400, "invalid_grant")
+	}
+	if cs.lookups != 0 {
+		t.Fatalf("%d forged tokens reached storage", cs.lookups)
+	}
+	// The genuine ones still work, through storage.
+	if w := e.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, basic("conf", e.secret)); w.status != 200 {
+		t.Fatalf("genuine refresh: %d %s", w.status, w.body)
+	}
+	if cs.lookups != 1 {
+		t.Fatalf("lookups = %d, want 1", cs.lookups)
+	}
+}
+
+// The client cache is off by default; with a TTL, lookups are served from
+// it until the TTL or ForgetClient.
+func TestClientCache(t *testing.T) {
+	for _, ttl := range []time.Duration{0, 10 * time.Second} {
+		e := newEnv(t, false, func(c *core.Config) { c.ClientCacheTTL = ttl })
+		cs := &clientCountingStore{Store: e.store}
+		srv, err := core.New(e.srv.Config(), cs, &testAuth{srv: &e.srv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.srv = srv
+		cc := url.Values{"grant_type": {"client_credentials"}}
+		for range 3 {
+			if w := e.token(cc, basic("conf", e.secret)); w.status != 200 {
+				t.Fatalf("ttl %v: %d %s", ttl, w.status, w.body)
+			}
+		}
+		want := 3
+		if ttl > 0 {
+			want = 1
+		}
+		if cs.lookups != want {
+			t.Fatalf("ttl %v: %d lookups, want %d", ttl, cs.lookups, want)
+		}
+		if ttl == 0 {
+			continue
+		}
+		// A cached client is a copy: changing it changes nothing.
+		e.store.RemoveClient("conf")
+		if w := e.token(cc, basic("conf", e.secret)); w.status != 200 {
+			t.Fatalf("cached client not served: %d", w.status)
+		}
+		e.srv.ForgetClient("conf")
+		wantTokenError(t, e.token(cc, basic("conf", e.secret)), 401, "invalid_client")
+		// Past the TTL the store is asked again.
+		before := cs.lookups
+		e.now = e.now.Add(ttl + time.Second)
+		e.token(cc, basic("conf", e.secret))
+		if cs.lookups == before {
+			t.Fatalf("expired cache entry served")
+		}
+	}
+}
+
+func TestRobustClientAuthentication(t *testing.T) {
+	k := newRKit(t)
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	cc := "grant_type=client_credentials"
+	cases := []struct {
+		name   string
+		body   string
+		auth   []string
+		status int
+		code   string
+	}{
+		{"no authentication", cc, nil, 401, core.ErrInvalidClient},
+		{"unknown client basic", cc, []string{core.EncodeBasic("nobody", "secret")}, 401, core.ErrInvalidClient},
+		{"unknown client body", cc + "&client_id=nobody&client_secret=x", nil, 400, core.ErrInvalidClient},
+		{"unknown client NUL", cc, []string{core.EncodeBasic("conf\x00", k.secret)}, 401, core.ErrInvalidClient},
+		{"unknown client non-UTF-8", cc + "&client_id=%ff&client_secret=x", nil, 400, core.ErrInvalidClient},
+		{"wrong secret", cc, []string{core.EncodeBasic("conf", k.secret+"x")}, 401, core.ErrInvalidClient},
+		{"secret prefix", cc, []string{core.EncodeBasic("conf", k.secret[:10])}, 401, core.ErrInvalidClient},
+		{"empty secret", cc, []string{core.EncodeBasic("conf", "")}, 401, core.ErrInvalidClient},
+		{"empty secret body", cc + "&client_id=conf", nil, 400, core.ErrInvalidClient},
+		{"public client for client_credentials", cc + "&client_id=pub", nil, 400, core.ErrInvalidClient},
+		{"public client with a secret", "grant_type=refresh_token&refresh_token=x&client_id=pub&client_secret=x", nil, 400, core.ErrInvalidClient},
+		{"huge client id", cc, []string{core.EncodeBasic(strings.Repeat("c", 200), "x")}, 401, core.ErrInvalidClient},
+		{"huge basic", cc, []string{"Basic " + strings.Repeat("QUFB", 1000)}, 401, core.ErrInvalidClient},
+		{"basic not base64", cc, []string{"Basic %%%"}, 401, core.ErrInvalidClient},
+		{"basic without colon", cc, []string{"Basic " + b64("conf")}, 401, core.ErrInvalidClient},
+		{"basic bad escape", cc, []string{"Basic " + b64("conf:%zz")}, 401, core.ErrInvalidClient},
+		{"basic empty id", cc, []string{"Basic " + b64(":"+k.secret)}, 401, core.ErrInvalidClient},
+		{"basic scheme only", cc, []string{"Basic"}, 401, core.ErrInvalidClient},
+		{"other scheme", cc, []string{"Bearer abc"}, 401, core.ErrInvalidClient},
+		{"basic raw secret for a default client", cc + "&client_id=conf", []string{"Basic " + k.secret}, 401, core.ErrInvalidClient},
+		{"two Authorization headers", cc, []string{core.EncodeBasic("conf", k.secret), core.EncodeBasic("conf", k.secret)}, 400, core.ErrInvalidRequest},
+		{"basic and body secret", cc + "&client_secret=" + k.secret, []string{core.EncodeBasic("conf", k.secret)}, 400, core.ErrInvalidRequest},
+		{"basic and other body client_id", cc + "&client_id=pub", []string{core.EncodeBasic("conf", k.secret)}, 400, core.ErrInvalidRequest},
+	}
+	for _, c := range cases {
+		h := formHdr(nil)
+		if c.auth != nil {
+			h["Authorization"] = c.auth
+		}
+		robustWantError(t, c.name, k.post("/oauth2/token", c.body, h), c.status, c.code)
+	}
+	// A secret in the query is refused even with proper authentication.
+	w := k.do(&fakeReq{method: "POST", path: "/oauth2/token", query: "client_secret=" + k.secret, body: cc, hdr: formHdr(k.basic())})
+	robustWantError(t, "client_secret in the query", w, 400, core.ErrInvalidRequest)
+	w = k.do(&fakeReq{method: "POST", path: "/oauth2/token", query: "%zz", body: cc, hdr: formHdr(k.basic())})
+	robustWantError(t, "malformed query", w, 400, core.ErrInvalidRequest)
+	// Sanity: the proper request works, so the refusals above are about
+	// what they change.
+	if w := k.post("/oauth2/token", cc, formHdr(k.basic())); w.status != 200 {
+		t.Fatalf("client_credentials: %d %s", w.status, w.body)
+	}
+}
+
+// TestRobustThrottle: failures are throttled with 429, still JSON.
+func TestRobustThrottle(t *testing.T) {
+	e := newEnv(t, false)
+	var last *fakeResp
+	for i := 0; i < 12; i++ {
+		last = e.post("/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, basic("conf", "wrong"))
+	}
+	robustWantError(t, "12th failed authentication", last, 429, core.ErrInvalidClient)
+	if last.hdr.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+}
+
+// countingStore counts the lookups that reach storage.
+type countingStore struct {
+	*memstore.Store
+	lookups int
+}
+
+func (c *countingStore) RotateRefreshToken(ctx context.Context, sig string, now time.Time, issue func(*core.RefreshToken) (*core.RefreshToken, error)) (*core.RefreshToken, error) {
+	c.lookups++
+	return c.Store.RotateRefreshToken(ctx, sig, now, issue)
+}
+
+func (c *countingStore) RedeemCode(ctx context.Context, sig string, now time.Time, issue func(*core.Grant) (*core.RefreshToken, error)) (*core.Grant, error) {
+	c.lookups++
+	return c.Store.RedeemCode(ctx, sig, now, issue)
+}
+
+type clientCountingStore struct {
+	*memstore.Store
+	lookups int
+}
+
+func (c *clientCountingStore) GetClient(ctx context.Context, id string) (*core.Client, error) {
+	c.lookups++
+	return c.Store.GetClient(ctx, id)
 }

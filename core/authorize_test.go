@@ -3,6 +3,7 @@ package core_test
 // SECURITY.md §1.1: the authorization endpoint, login and consent (R01–R21).
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/oauth2kit/oauth2kit/core"
+	"github.com/oauth2kit/oauth2kit/core/memstore"
 )
 
 // redirectCases: a client registered with regURIs, and what each sent
@@ -1165,4 +1167,332 @@ func TestMatchRedirectURI_Cases(t *testing.T) {
 	if _, ok := core.NarrowScope("admin", "write read"); ok {
 		t.Errorf("narrow admin allowed")
 	}
+}
+
+// state and scope are bounded so every handle and token the server mints
+// is one it accepts back; within the bounds, the flow completes.
+func TestLongStateAndScope(t *testing.T) {
+	e := newEnv(t, false)
+	long := strings.Repeat("s", 2048)
+	page := e.authorize(codeQuery("conf", confCB, "read", long))
+	if page.status != 200 {
+		t.Fatalf("authorize with a 2048-byte state: %d %s", page.status, page.hdr.Get("Location"))
+	}
+	w := e.login(page, "alice", "pw")
+	if w.status != 303 {
+		t.Fatalf("login with a 2048-byte state: %d %s", w.status, w.body)
+	}
+	loc, _ := url.Parse(w.hdr.Get("Location"))
+	if loc.Query().Get("state") != long || loc.Query().Get("code") == "" {
+		t.Fatalf("state not returned intact")
+	}
+	// One byte more: refused by redirect, without echoing the state.
+	w = e.authorize(codeQuery("conf", confCB, "read", long+"s"))
+	q := wantRedirectError(t, w, confCB, "invalid_request", "")
+	if q.Has("state") {
+		t.Errorf("overlong state echoed")
+	}
+	// A scope over 1024 bytes is invalid_scope at the token endpoint too,
+	// even with no server scope list.
+	open := newEnv(t, false, func(c *core.Config) { c.Scopes = nil })
+	big := strings.TrimSpace(strings.Repeat("abcdefghi ", 103))
+	w = open.token(url.Values{"grant_type": {"client_credentials"}, "scope": {big}}, basic("conf", open.secret))
+	wantTokenError(t, w, 400, "invalid_scope")
+	ok := strings.TrimSpace(strings.Repeat("abcdefghi ", 100))
+	w = open.token(url.Values{"grant_type": {"client_credentials"}, "scope": {ok}}, basic("conf", open.secret))
+	if w.status != 200 {
+		t.Fatalf("1000-byte scope: %d %s", w.status, w.body)
+	}
+	if _, err := open.srv.CheckToken(t.Context(), w.json(t)["access_token"].(string)); err != nil {
+		t.Fatalf("minted token not accepted back: %v", err)
+	}
+}
+
+func TestRobustAuthorizeMalformed(t *testing.T) {
+	k := newRKit(t)
+	good := codeQuery("conf", confCB, "read", "st")
+	enc := good.Encode()
+	pages := []struct{ name, query string }{
+		{"bad escape", enc + "&x=%zz"},
+		{"bad escape in client_id", "client_id=%zz&response_type=code"},
+		{"1000 params", enc + strings.Repeat("&x=1", 1000)},
+		{"huge value", enc + "&x=" + strings.Repeat("a", 5000)},
+		{"huge key", enc + "&" + strings.Repeat("k", 300) + "=1"},
+		{"repeated client_id", enc + "&client_id=conf"},
+		{"repeated redirect_uri", enc + "&redirect_uri=" + url.QueryEscape(confCB)},
+		{"no client_id", "response_type=code"},
+		{"client_id without =", "client_id&response_type=code"},
+		{"NUL client_id", "client_id=conf%00&response_type=code"},
+		{"non-UTF-8 client_id", "client_id=%ff&response_type=code"},
+		{"unknown client", strings.Replace(enc, "client_id=conf", "client_id=nobody", 1)},
+		{"non-UTF-8 redirect_uri", strings.Replace(enc, "redirect_uri=", "redirect_uri=%ff", 1)},
+		{"redirect_uri with NUL", strings.Replace(enc, "redirect_uri="+url.QueryEscape(confCB), "redirect_uri="+url.QueryEscape(confCB)+"%00", 1)},
+		{"redirect_uri prefix", strings.Replace(enc, "redirect_uri="+url.QueryEscape(confCB), "redirect_uri="+url.QueryEscape(confCB[:len(confCB)-1]), 1)},
+		{"redirect_uri backslash", strings.Replace(enc, "redirect_uri="+url.QueryEscape(confCB), "redirect_uri="+url.QueryEscape(`https://client.example.com\@evil.example/cb`), 1)},
+	}
+	for _, c := range pages {
+		robustWantPage(t, "authorize "+c.name, k.do(&fakeReq{method: "GET", path: "/oauth2/authorize", query: c.query}), 400)
+	}
+	// With a trusted redirect URI, errors go back to the client.
+	redirects := []struct{ name, query, code string }{
+		{"repeated state", enc + "&state=other", core.ErrInvalidRequest},
+		{"repeated scope", enc + "&scope=write", core.ErrInvalidRequest},
+		{"NUL response_type", strings.Replace(enc, "response_type=code", "response_type=code%00", 1), core.ErrUnsupportedResponseType},
+		{"non-UTF-8 scope", strings.Replace(enc, "scope=read", "scope=%ff", 1), core.ErrInvalidScope},
+		{"huge challenge", strings.Replace(enc, "code_challenge=", "code_challenge="+strings.Repeat("a", 200), 1), core.ErrInvalidRequest},
+		{"challenge with NUL", strings.Replace(enc, "code_challenge=", "code_challenge=%00", 1), core.ErrInvalidRequest},
+	}
+	for _, c := range redirects {
+		w := k.do(&fakeReq{method: "GET", path: "/oauth2/authorize", query: c.query})
+		loc, err := url.Parse(w.hdr.Get("Location"))
+		if w.status != 303 || err != nil || !strings.HasPrefix(w.hdr.Get("Location"), confCB+"?") {
+			t.Errorf("authorize %s: %d %q, want a 303 to the client", c.name, w.status, w.hdr.Get("Location"))
+			continue
+		}
+		q := loc.Query()
+		if q.Get("error") != c.code || !robustDescOK(q.Get("error_description")) || q.Get("state") != "st" || q.Get("iss") != issuer {
+			t.Errorf("authorize %s: redirect %q, want error=%s, state, iss and a clean description", c.name, loc, c.code)
+		}
+	}
+	// Odd but legal: state is opaque, any bytes come back intact.
+	odd := "\xff\x00<script>\"'&=%"
+	q := codeQuery("conf", confCB, "read", odd)
+	q.Set("response_type", "token")
+	w := k.do(&fakeReq{method: "GET", path: "/oauth2/authorize", query: q.Encode()})
+	if loc, err := url.Parse(w.hdr.Get("Location")); err != nil || loc.Query().Get("state") != odd {
+		t.Errorf("odd state did not come back intact: %q", w.hdr.Get("Location"))
+	}
+}
+
+func TestRobustLoginMalformed(t *testing.T) {
+	k := newRKit(t)
+	f := k.hiddenFields(k.loginPage("read").body)
+	handle := f.Get(core.FieldRequest)
+	cases := []struct{ name, body string }{
+		{"empty", ""},
+		{"bad escape", "oauth2kit_request=%zz"},
+		{"garbage handle", "oauth2kit_request=pr2.x.y&csrf_token=z"},
+		{"handle with a flipped char", "oauth2kit_request=" + url.QueryEscape(handle[:20]+string(handle[20]^1)+handle[21:]) + "&csrf_token=" + url.QueryEscape(f.Get(core.FieldCSRF))},
+		{"access token as handle", "oauth2kit_request=at2.x." + strings.Repeat("A", 100)},
+		{"repeated handle", "oauth2kit_request=" + url.QueryEscape(handle) + "&oauth2kit_request=" + url.QueryEscape(handle)},
+		{"1000 params", strings.Repeat("a=1&", 1000)},
+		{"NUL and non-UTF-8", "oauth2kit_request=%00%ff&csrf_token=%00"},
+	}
+	for _, c := range cases {
+		robustWantPage(t, "login "+c.name, k.post("/oauth2/login", c.body, nil), 400)
+	}
+	// Right handle, wrong CSRF token, or no session cookie: 403.
+	bad := url.Values{core.FieldRequest: {handle}, core.FieldCSRF: {"x"}, "username": {"alice"}, "password": {"pw"}}
+	robustWantPage(t, "login with a wrong CSRF token", k.post("/oauth2/login", bad.Encode(), nil), 403)
+	f.Set("username", "alice")
+	f.Set("password", "pw")
+	robustWantPage(t, "login without the session cookie", k.post("/oauth2/login", f.Encode(), http.Header{"Cookie": {"other=1"}}), 403)
+}
+
+// The session cookie exists to bind a form to the browser: an authorization
+// answered at once with a redirect sets none, a page with a form sets it,
+// and the form then works with it.
+func TestSessionCookieOnlyWithAForm(t *testing.T) {
+	t.Run("redirect at once", func(t *testing.T) {
+		srv := newSessionServer(t, &signedIn{})
+		w := &exampleResponse{header: http.Header{}}
+		srv.Handle(w, exampleRequest{method: "GET", path: "/oauth2/authorize", query: authorizeQuery()})
+		if w.status != 303 || !strings.Contains(w.header.Get("Location"), "code=") {
+			t.Fatalf("status %d, Location %q", w.status, w.header.Get("Location"))
+		}
+		if c := w.header.Values("Set-Cookie"); len(c) != 0 {
+			t.Fatalf("Set-Cookie on a bare redirect: %q", c)
+		}
+		if w.header.Get("X-Frame-Options") != "DENY" || w.header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("headers %v", w.header)
+		}
+	})
+	t.Run("consent page", func(t *testing.T) {
+		srv := newSessionServer(t, &signedInConsent{})
+		w := &exampleResponse{header: http.Header{}}
+		srv.Handle(w, exampleRequest{method: "GET", path: "/oauth2/authorize", query: authorizeQuery()})
+		if w.status != 200 {
+			t.Fatalf("status %d", w.status)
+		}
+		cookies := w.header.Values("Set-Cookie")
+		if len(cookies) != 1 || !strings.HasPrefix(cookies[0], core.SecureSessionCookie+"=") {
+			t.Fatalf("Set-Cookie = %q", cookies)
+		}
+		form := url.Values{"decision": {"approve"}}
+		for _, m := range regexp.MustCompile(`name="([^"]+)" value="([^"]*)"`).FindAllStringSubmatch(string(w.body), -1) {
+			form.Set(m[1], m[2])
+		}
+		cookie := strings.SplitN(cookies[0], ";", 2)[0]
+		post := func(cookie string) *exampleResponse {
+			w := &exampleResponse{header: http.Header{}}
+			srv.Handle(w, exampleRequest{method: "POST", path: "/oauth2/login", body: form.Encode(),
+				header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Cookie": {cookie}}})
+			return w
+		}
+		if w := post(""); w.status != 403 {
+			t.Fatalf("without the cookie: status %d", w.status)
+		}
+		if w := post(cookie); w.status != 303 || !strings.Contains(w.header.Get("Location"), "code=") {
+			t.Fatalf("with the cookie: status %d, Location %q", w.status, w.header.Get("Location"))
+		}
+	})
+}
+
+// After the handler returned, the request no longer reaches the response
+// (frameworks recycle it): a late Handle is "" and sets no cookie.
+func TestLateHandleSetsNoCookie(t *testing.T) {
+	a := &keeper{}
+	srv := newSessionServer(t, a)
+	w := &exampleResponse{header: http.Header{}}
+	srv.Handle(w, exampleRequest{method: "GET", path: "/oauth2/authorize", query: authorizeQuery()})
+	if w.status != 200 || a.kept == nil {
+		t.Fatalf("status %d", w.status)
+	}
+	if h := a.kept.Handle(); h != "" {
+		t.Fatalf("late Handle = %q", h)
+	}
+	if c := w.header.Values("Set-Cookie"); len(c) != 0 {
+		t.Fatalf("Set-Cookie after the handler returned: %q", c)
+	}
+}
+
+func TestLoginThrottling(t *testing.T) {
+	e := newEnv(t, false, func(c *core.Config) { c.MaxLoginFailures = 3; c.MaxLoginFailuresPerAddr = 5 })
+	// Rebuild the server with the throttling authenticator.
+	cfg := e.srv.Config()
+	srv, err := core.New(cfg, e.store, &throttledAuth{testAuth{srv: &e.srv}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = srv
+	page := e.authorize(codeQuery("conf", confCB, "read", "s"))
+	attempt := func(user, pw, remote string) *fakeResp {
+		f := hidden(t, page.body)
+		f.Set("username", user)
+		f.Set("password", pw)
+		r := &fakeReq{method: "POST", path: "/oauth2/login", body: f.Encode(), remote: remote}
+		r.hdr = withForm(nil)
+		return e.do(r)
+	}
+	for i := range 3 {
+		if w := attempt("Alice", "nope", "198.51.100.1:1"); w.status != 200 || !strings.Contains(string(w.body), "wrong") {
+			t.Fatalf("failure %d: %d %s", i, w.status, w.body)
+		}
+	}
+	// The account is throttled now, from any address, even with the right
+	// password (case-insensitive user name); the page says nothing about
+	// whether the user exists.
+	w := attempt("alice", "pw", "203.0.113.7:1")
+	if w.status != 429 || w.hdr.Get("Retry-After") == "" || w.hdr.Get("Location") != "" {
+		t.Fatalf("throttled login: %d %v", w.status, w.hdr)
+	}
+	if w.hdr.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("429 page without anti-framing headers: %v", w.hdr)
+	}
+	// An unknown user name behaves the same.
+	for range 3 {
+		attempt("nobody", "x", "198.51.100.2:1")
+	}
+	if w := attempt("nobody", "x", "203.0.113.8:1"); w.status != 429 {
+		t.Errorf("unknown user not throttled alike: %d", w.status)
+	}
+	// Per address: 5 failures over different user names block the address.
+	for i := range 5 {
+		attempt("user"+string(rune('a'+i)), "x", "192.0.2.50:1")
+	}
+	if w := attempt("bob", "x", "192.0.2.50:2"); w.status != 429 {
+		t.Errorf("address not throttled: %d", w.status)
+	}
+	// The window ends.
+	e.now = e.now.Add(5*time.Minute + time.Second)
+	if w := attempt("alice", "pw", "203.0.113.7:1"); w.status != 303 {
+		t.Errorf("after the window: %d %s", w.status, w.body)
+	}
+}
+
+// signedIn knows the user already: Login calls SendGrant at once.
+// signedInConsent also asks for consent (a page, hence a form and a
+// session).
+type signedIn struct{ srv *core.Server }
+
+func (a *signedIn) Login(w core.Responder, r core.Request, ar *core.AuthorizationRequest) {
+	a.srv.SendGrant(w, r, ar, "alice", "")
+}
+
+func (a *signedIn) ProcessLogin(w core.Responder, r core.Request, ar *core.AuthorizationRequest) {
+	a.srv.SendGrant(w, r, ar, "alice", "")
+}
+
+type signedInConsent struct{ signedIn }
+
+var _ core.ConsentPrompter = (*signedInConsent)(nil)
+
+func (a *signedInConsent) Consent(w core.Responder, _ core.Request, ar *core.AuthorizationRequest) {
+	w.SetHeader("Content-Type", "text/html; charset=utf-8")
+	_ = w.Send(200, []byte(`<form method="post" action="`+ar.ProcessLoginURL+`">`+ar.HiddenFields()+
+		`<button name="decision" value="approve">Allow</button></form>`))
+}
+
+func newSessionServer(t *testing.T, auth interface {
+	core.Authenticator
+	setSrv(*core.Server)
+}) *core.Server {
+	t.Helper()
+	store := memstore.New()
+	srv, err := core.New(core.Config{
+		Issuer:   "https://auth.example.com",
+		CryptKey: []byte("a test crypt key of 32+ bytes!!!"),
+		SignKey:  []byte("a test sign key of 32+ bytes!!!!"),
+		Scopes:   []string{"read"},
+	}, store, auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth.setSrv(srv)
+	c, _, err := core.NewClient(core.ClientSpec{ID: "app", RedirectURIs: []string{"https://app.example.com/cb"}, Public: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.AddClient(c)
+	return srv
+}
+
+func (a *signedIn) setSrv(s *core.Server) { a.srv = s }
+
+func authorizeQuery() string {
+	sum := sha256.Sum256([]byte(strings.Repeat("v", 43)))
+	return url.Values{
+		"response_type": {"code"}, "client_id": {"app"}, "redirect_uri": {"https://app.example.com/cb"},
+		"state": {"s"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+	}.Encode()
+}
+
+// keeper answers the login with its own page and keeps the request, as an
+// app that wrongly holds on to it past the handler might.
+type keeper struct {
+	signedIn
+	kept *core.AuthorizationRequest
+}
+
+func (a *keeper) Login(w core.Responder, _ core.Request, ar *core.AuthorizationRequest) {
+	a.kept = ar
+	_ = w.Send(200, []byte("a page without a form"))
+}
+
+// throttledAuth reports failures to the server and asks it first, as the
+// docs of LoginAllowed say an app should.
+type throttledAuth struct{ testAuth }
+
+func (a *throttledAuth) ProcessLogin(w core.Responder, r core.Request, ar *core.AuthorizationRequest) {
+	srv := *a.srv
+	user := ar.Form.Get("username")
+	if !srv.LoginAllowed(w, r, user) {
+		return
+	}
+	if user != "alice" || ar.Form.Get("password") != "pw" {
+		srv.LoginFailed(r, user)
+		_ = w.Send(200, []byte("wrong username or password"))
+		return
+	}
+	srv.SendGrant(w, r, ar, user, "")
 }
