@@ -2,11 +2,16 @@
 // single-instance deployments that can afford to lose every grant on
 // restart. Its memory stays bounded: expired codes, refresh tokens and
 // family revocations are dropped by a sweep that runs as writes happen.
+//
+// It implements the capabilities core.ClientRegistry and
+// core.UserGrantStore.
 package memstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 	"unique"
@@ -29,7 +34,11 @@ type Store struct {
 	now        func() time.Time
 }
 
-var _ core.Storage = (*Store)(nil)
+var (
+	_ core.Storage        = (*Store)(nil)
+	_ core.ClientRegistry = (*Store)(nil)
+	_ core.UserGrantStore = (*Store)(nil)
+)
 
 // New returns an empty store.
 func New() *Store {
@@ -116,6 +125,22 @@ func (s *Store) RemoveClient(id string) {
 	_ = s.DeleteClient(context.Background(), id)
 }
 
+// ListClients implements core.ClientRegistry: copies of every client,
+// ordered by ID (byte order).
+func (s *Store) ListClients(ctx context.Context) ([]*core.Client, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	out := make([]*core.Client, 0, len(s.clients))
+	for _, c := range s.clients {
+		out = append(out, cloneClient(c))
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *core.Client) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
 // The store hands out and keeps copies, never shared pointers or slices: a
 // caller that modifies what it got (or what it saved) must not change the
 // stored state behind the store's lock, as it could not with a database.
@@ -144,8 +169,15 @@ type grantRec struct {
 	shared            unique.Handle[shared]
 	created, expires  time.Time
 	usedAt            time.Time // meaningful only if used
-	used              bool
+	// keepExtra is how long past expires the record is kept
+	// (Grant.KeepUntil - ExpiresAt, never negative): a duration rather
+	// than a time.Time keeps the record within 128 bytes.
+	keepExtra time.Duration
+	used      bool
 }
+
+// keep is when the record may be dropped: max(ExpiresAt, KeepUntil).
+func (r *grantRec) keep() time.Time { return r.expires.Add(r.keepExtra) }
 
 // refreshRec is a stored refresh token; its signature is the map key.
 type refreshRec struct {
@@ -165,6 +197,9 @@ func newGrantRec(g *core.Grant) grantRec {
 		}),
 		created: g.CreatedAt, expires: g.ExpiresAt,
 	}
+	if g.KeepUntil.After(g.ExpiresAt) {
+		r.keepExtra = g.KeepUntil.Sub(g.ExpiresAt) // saturates: "keep for ever"
+	}
 	if g.UsedAt != nil {
 		r.used, r.usedAt = true, *g.UsedAt
 	}
@@ -179,6 +214,9 @@ func (r *grantRec) grant(sig string) *core.Grant {
 		RedirectURI: sh.redirectURI, Scope: sh.scope, CodeChallenge: r.codeChallenge,
 		CodeChallengeMethod: sh.challengeMethod, AdditionalInfo: sh.additionalInfo,
 		CreatedAt: r.created, ExpiresAt: r.expires,
+	}
+	if r.keepExtra > 0 {
+		g.KeepUntil = r.keep()
 	}
 	if r.used {
 		t := r.usedAt
@@ -254,16 +292,21 @@ func (s *Store) GetClient(ctx context.Context, id string) (*core.Client, error) 
 	return cloneClient(c), nil
 }
 
-// CreateGrant implements core.Storage.
+// CreateGrant implements core.Storage. A grant whose code signature is
+// already stored (whatever its state, until the sweep drops it) is not
+// stored: it returns core.ErrExists.
 func (s *Store) CreateGrant(ctx context.Context, g *core.Grant) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	rec := newGrantRec(g)
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.grants[g.CodeSig]; ok {
+		return core.ErrExists
+	}
 	s.grants[g.CodeSig] = rec
 	s.sweepLocked()
-	s.mu.Unlock()
 	return nil
 }
 
@@ -395,6 +438,115 @@ func (s *Store) SaveConsent(ctx context.Context, userID, clientID, scope string)
 	return nil
 }
 
+// ---- user grants (core.UserGrantStore) ----------------------------------------
+//
+// The store keeps no index by user: the three methods scan the codes and
+// refresh tokens under the lock. They serve rare requests (a password
+// change, a "connected apps" page) and the store is meant for small
+// deployments; an index would cost memory and upkeep on every write.
+
+// RevokeUserGrants implements core.UserGrantStore: every family of the
+// user's codes and refresh tokens (of clientID only, unless it is "") is
+// revoked as RevokeFamily does, in one step under the lock. It returns each
+// family once, including families revoked before (their record is kept
+// until keepUntil if that is later), so that repeated and concurrent calls
+// agree. An empty userID is refused: the tokens of grants without a user
+// (client credentials) are never revoked by it.
+func (s *Store) RevokeUserGrants(ctx context.Context, userID, clientID string, keepUntil time.Time) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if userID == "" {
+		return nil, errors.New("memstore: RevokeUserGrants needs a user id")
+	}
+	mine := func(h unique.Handle[shared]) bool {
+		sh := h.Value()
+		return sh.userID == userID && (clientID == "" || sh.clientID == clientID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[string]struct{}{}
+	var fams []string
+	add := func(f string) {
+		if _, dup := seen[f]; !dup {
+			seen[f] = struct{}{}
+			fams = append(fams, f)
+		}
+	}
+	for _, g := range s.grants {
+		if mine(g.shared) {
+			add(g.id)
+		}
+	}
+	for _, rt := range s.refresh {
+		if mine(rt.shared) {
+			add(rt.familyID)
+		}
+	}
+	for _, f := range fams {
+		if t, ok := s.revoked[f]; !ok || keepUntil.After(t) {
+			s.revoked[f] = keepUntil
+		}
+	}
+	return fams, nil
+}
+
+// UserClients implements core.UserGrantStore: the clients the user gave a
+// consent to, or holds a code (until max(ExpiresAt, KeepUntil)) or an
+// unexpired refresh token of a family that is not revoked, ordered by
+// client ID.
+func (s *Store) UserClients(ctx context.Context, userID string, now time.Time) ([]core.UserClient, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	byClient := map[string]*core.UserClient{}
+	entry := func(id string) *core.UserClient {
+		uc := byClient[id]
+		if uc == nil {
+			uc = &core.UserClient{ClientID: id}
+			byClient[id] = uc
+		}
+		return uc
+	}
+	s.mu.RLock()
+	for k, sc := range s.consents {
+		if k[0] == userID {
+			entry(k[1]).ConsentScope = sc
+		}
+	}
+	live := func(h unique.Handle[shared], family string, until time.Time) {
+		if sh := h.Value(); sh.userID == userID && now.Before(until) {
+			if _, revoked := s.revoked[family]; !revoked {
+				entry(sh.clientID).Active = true
+			}
+		}
+	}
+	for _, g := range s.grants {
+		live(g.shared, g.id, g.keep())
+	}
+	for _, rt := range s.refresh {
+		live(rt.shared, rt.familyID, rt.expires)
+	}
+	s.mu.RUnlock()
+	out := make([]core.UserClient, 0, len(byClient))
+	for _, uc := range byClient {
+		out = append(out, *uc)
+	}
+	slices.SortFunc(out, func(a, b core.UserClient) int { return cmp.Compare(a.ClientID, b.ClientID) })
+	return out, nil
+}
+
+// DeleteConsent implements core.UserGrantStore.
+func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.consents, [2]string{userID, clientID})
+	s.mu.Unlock()
+	return nil
+}
+
 // Len reports how many codes, refresh tokens and family revocations the
 // store holds (to observe that memory stays bounded).
 func (s *Store) Len() (grants, refreshTokens, revocations int) {
@@ -413,8 +565,9 @@ func (s *Store) Sweep() {
 
 // sweepLocked drops expired state at most once per SweepEvery. A used code
 // is kept until it expires, so that a replay is still recognised as one
-// (and revokes) for the code's whole lifetime; a rotated refresh token
-// until its own expiry, for the same reason.
+// (and revokes) for the code's whole lifetime, and longer if its
+// Grant.KeepUntil says so (user-wide revocation finds the family through
+// it); a rotated refresh token until its own expiry, for the same reason.
 func (s *Store) sweepLocked() {
 	now := s.now()
 	if now.Before(s.nextSweep) {
@@ -422,7 +575,7 @@ func (s *Store) sweepLocked() {
 	}
 	s.nextSweep = now.Add(s.SweepEvery)
 	for k, g := range s.grants {
-		if !now.Before(g.expires) {
+		if !now.Before(g.keep()) {
 			delete(s.grants, k)
 		}
 	}

@@ -195,3 +195,51 @@ func TestClientRegistration(t *testing.T) {
 		t.Errorf("GetClient after RemoveClient: %v", err)
 	}
 }
+
+func TestClientRegistry(t *testing.T) {
+	storagetest.RunClientRegistry(t, func(*testing.T) storagetest.RegistryStore { return memstore.New() })
+}
+
+func TestUserGrants(t *testing.T) {
+	storagetest.RunUserGrants(t, func(*testing.T) storagetest.UserGrantsStore { return memstore.New() })
+}
+
+// TestSweepKeepsUntilKeepUntil: a code is kept until max(ExpiresAt,
+// KeepUntil), so that user-wide revocation still finds a family whose only
+// live tokens are access tokens.
+func TestSweepKeepsUntilKeepUntil(t *testing.T) {
+	s := memstore.New()
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0).UTC()}
+	s.SetClock(clock.now)
+	start := clock.t
+	kept := grantAt(1, start, time.Minute)
+	kept.UserID, kept.KeepUntil = "alice", start.Add(10*time.Minute)
+	early := grantAt(2, start, time.Minute) // KeepUntil before ExpiresAt: ExpiresAt counts
+	early.UserID, early.KeepUntil = "alice", start.Add(time.Second)
+	plain := grantAt(3, start, time.Minute)
+	plain.UserID = "alice"
+	for _, g := range []*core.Grant{kept, early, plain} {
+		if err := s.CreateGrant(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.t = start.Add(time.Minute)
+	s.Sweep()
+	wantLen(t, s, 1, 0, 0)
+	if err := s.CreateGrant(ctx, kept); !errors.Is(err, core.ErrExists) {
+		t.Errorf("CreateGrant of a kept signature: %v, want ErrExists", err)
+	}
+	if ucs, err := s.UserClients(ctx, "alice", clock.t); err != nil || len(ucs) != 1 || !ucs[0].Active {
+		t.Errorf("UserClients while the grant is kept: %+v, %v", ucs, err)
+	}
+	clock.t = start.Add(10*time.Minute - time.Second)
+	s.Sweep()
+	wantLen(t, s, 1, 0, 0)
+	fams, err := s.RevokeUserGrants(ctx, "alice", "", start.Add(time.Hour))
+	if err != nil || len(fams) != 1 || fams[0] != kept.ID {
+		t.Errorf("RevokeUserGrants while the grant is kept: %q, %v; want [%s]", fams, err, kept.ID)
+	}
+	clock.t = start.Add(10 * time.Minute)
+	s.Sweep()
+	wantLen(t, s, 0, 0, 1)
+}

@@ -200,3 +200,79 @@ func testGrantIsolation(t *testing.T, s Store) {
 	wantErr(t, "second RedeemCode", err, core.ErrCodeUsed)
 	diffGrant(t, "grant after the caller changed a returned value", &want, again, true)
 }
+
+func testCreateExisting(t *testing.T, s Store) {
+	now := base()
+	g := newGrant(now)
+	createGrant(t, s, g)
+	// Another grant under the same signature: refused, and nothing of it
+	// stored (the server relies on this to make a form usable once).
+	dup := newGrant(now.Add(time.Minute))
+	dup.CodeSig = g.CodeSig
+	dup.ClientID, dup.UserID, dup.Scope, dup.RedirectURI = "attacker", "mallory", "admin", "https://evil.example/"
+	wantErr(t, "CreateGrant of an existing signature", s.CreateGrant(bg, dup), core.ErrExists)
+	var c issueCounter[core.Grant]
+	got, err := s.RedeemCode(bg, g.CodeSig, now, func(x *core.Grant) (*core.RefreshToken, error) {
+		c.record(x)
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatalf("RedeemCode after a refused CreateGrant: %v", err)
+	}
+	diffGrant(t, "grant passed to issue after a refused CreateGrant", g, c.arg, false)
+	want := *g
+	want.UsedAt = tp(now)
+	diffGrant(t, "grant RedeemCode returned after a refused CreateGrant", &want, got, true)
+	// Used, the signature still exists: a new grant must not reset it.
+	dup.UsedAt = nil
+	wantErr(t, "CreateGrant of a used signature", s.CreateGrant(bg, dup), core.ErrExists)
+	again, err := s.RedeemCode(bg, g.CodeSig, now.Add(time.Second), neverIssueCode(t))
+	wantErr(t, "RedeemCode after CreateGrant of its used signature", err, core.ErrCodeUsed)
+	diffGrant(t, "grant returned with ErrCodeUsed", &want, again, true)
+	// Another signature is another grant.
+	createGrant(t, s, newGrant(now))
+}
+
+func testCreateBornUsed(t *testing.T, s Store) {
+	// The server records a submitted login or consent form as a grant that
+	// is used from the start, so that a second submission finds it.
+	now := base()
+	g := newGrant(now)
+	g.UsedAt = tp(now)
+	createGrant(t, s, g)
+	got, err := s.RedeemCode(bg, g.CodeSig, now.Add(time.Second), neverIssueCode(t))
+	wantErr(t, "RedeemCode of a grant created used", err, core.ErrCodeUsed)
+	diffGrant(t, "grant created used", g, got, true)
+	fresh := newGrant(now)
+	fresh.CodeSig = g.CodeSig
+	wantErr(t, "CreateGrant over a grant created used", s.CreateGrant(bg, fresh), core.ErrExists)
+}
+
+func testCreateKeepUntil(t *testing.T, s Store) {
+	// KeepUntil reads back as stored, or normalised: zero and a time
+	// before ExpiresAt both mean ExpiresAt (diffGrant compares the
+	// maximum of the two).
+	now := base()
+	for _, keep := range []time.Time{{}, now.Add(time.Minute), now.Add(10 * time.Minute), now.Add(90 * 24 * time.Hour)} {
+		g := newGrant(now)
+		g.KeepUntil = keep
+		createGrant(t, s, g)
+		var c issueCounter[core.Grant]
+		got, err := s.RedeemCode(bg, g.CodeSig, now, func(x *core.Grant) (*core.RefreshToken, error) {
+			c.record(x)
+			return nil, nil
+		})
+		if err != nil {
+			t.Fatalf("RedeemCode: %v", err)
+		}
+		what := fmt.Sprintf("grant with KeepUntil %v after expiry", keep.Sub(g.ExpiresAt))
+		if keep.IsZero() {
+			what = "grant with a zero KeepUntil"
+		}
+		diffGrant(t, what+", passed to issue", g, c.arg, false)
+		diffGrant(t, what+", returned", g, got, false)
+		if got != nil && keep.IsZero() && !got.KeepUntil.IsZero() && !sameTime(got.KeepUntil, g.ExpiresAt) {
+			t.Errorf("%s: KeepUntil read back as %v", what, got.KeepUntil)
+		}
+	}
+}

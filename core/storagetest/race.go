@@ -146,3 +146,45 @@ func testRaceRotate(t *testing.T, s Store) {
 	}
 	t.Logf("RotateRefreshToken: %d rounds × %d racers; winners per round %v", Rounds, Racers, winners)
 }
+
+func testRaceCreate(t *testing.T, s Store) {
+	winners := make([]int, 0, Rounds)
+	for round := 0; round < Rounds; round++ {
+		now := base()
+		// Distinct grants (ids, users, clients) under one signature.
+		sg := sig()
+		gs := make([]*core.Grant, Racers)
+		for i := range gs {
+			gs[i] = newGrant(now)
+			gs[i].CodeSig = sg
+		}
+		errs := make([]error, Racers)
+		race(Racers, func(i int) { errs[i] = s.CreateGrant(bg, gs[i]) })
+		var o outcome
+		winner := -1
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				o.winners++
+				winner = i
+			case errors.Is(err, core.ErrExists):
+				o.lost++
+			default:
+				o.other = append(o.other, err.Error())
+			}
+		}
+		winners = append(winners, o.winners)
+		if o.winners != 1 || o.lost != Racers-1 {
+			t.Errorf("round %d: %s; want 1 created, %d ErrExists", round, &o, Racers-1)
+			continue
+		}
+		// The stored grant is the winner's, whole.
+		got, err := s.RedeemCode(bg, sg, now, func(*core.Grant) (*core.RefreshToken, error) { return nil, nil })
+		if err != nil {
+			t.Errorf("round %d: RedeemCode of the raced signature: %v", round, err)
+			continue
+		}
+		diffGrant(t, fmt.Sprintf("round %d: the grant stored by the race", round), gs[winner], got, false)
+	}
+	t.Logf("CreateGrant: %d rounds × %d racers on one signature; created per round %v", Rounds, Racers, winners)
+}

@@ -6,8 +6,11 @@
 //	}
 //
 // The suite checks the contract documented on core.Storage method by method,
-// then races 32 goroutines on one code and on one refresh token, round after
-// round, to check that consumption is atomic. It makes no assumption about
+// then races 32 goroutines on one code, on one refresh token and on one
+// code signature, round after round, to check that consumption and
+// creation are atomic. Each storage capability has a sub-suite of its own,
+// run the same way: RunClientRegistry (core.ClientRegistry) and
+// RunUserGrants (core.UserGrantStore). It makes no assumption about
 // memory: every test uses fresh random identifiers (so stores may share one
 // database between subtests), times are UTC whole seconds near the real
 // clock (so a store that keeps seconds, or sweeps expired rows by its own
@@ -47,15 +50,7 @@ const (
 // return the same store (or database) each time.
 func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Helper()
-	h := func(f func(t *testing.T, s Store)) func(t *testing.T) {
-		return func(t *testing.T) {
-			s := newStore(t)
-			if s == nil {
-				t.Fatal("newStore returned nil")
-			}
-			f(t, s)
-		}
-	}
+	h := helper(newStore)
 	t.Run("SuiteCoversEveryField", testFieldsCovered)
 
 	t.Run("Client", func(t *testing.T) {
@@ -64,6 +59,11 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		t.Run("NotFound", h(testClientNotFound))
 		t.Run("SaveReplaces", h(testClientReplace))
 		t.Run("CopiesNotShared", h(testClientIsolation))
+	})
+	t.Run("CreateGrant", func(t *testing.T) {
+		t.Run("ExistingSignature", h(testCreateExisting))
+		t.Run("BornUsed", h(testCreateBornUsed))
+		t.Run("KeepUntil", h(testCreateKeepUntil))
 	})
 	t.Run("RedeemCode", func(t *testing.T) {
 		t.Run("Success", h(testRedeemSuccess))
@@ -100,7 +100,21 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("Concurrency", func(t *testing.T) {
 		t.Run("RedeemCode", h(testRaceRedeem))
 		t.Run("RotateRefreshToken", h(testRaceRotate))
+		t.Run("CreateGrant", h(testRaceCreate))
 	})
+}
+
+// helper wraps a subtest body: a fresh store from newStore for each.
+func helper[S any](newStore func(t *testing.T) S) func(f func(t *testing.T, s S)) func(t *testing.T) {
+	return func(f func(t *testing.T, s S)) func(t *testing.T) {
+		return func(t *testing.T) {
+			s := newStore(t)
+			if any(s) == nil {
+				t.Fatal("newStore returned nil")
+			}
+			f(t, s)
+		}
+	}
 }
 
 // ---- fixtures ---------------------------------------------------------------
@@ -152,6 +166,7 @@ func newGrant(now time.Time) *core.Grant {
 		AdditionalInfo:      `{"plan":"gold","note":"ünïcödé \"quoted\" \\ back"}`,
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(10 * time.Minute),
+		KeepUntil:           now.Add(time.Hour),
 	}
 }
 
@@ -302,7 +317,7 @@ func (f *differ) report(t *testing.T, what string) {
 // added to core without a check here fails SuiteCoversEveryField.
 var (
 	clientFields  = []string{"ID", "Name", "SecretHash", "RedirectURIs", "Public", "GrantTypes", "Scopes", "Profile", "PKCE", "LegacyBasicSecret", "CreatedAt"}
-	grantFields   = []string{"ID", "CodeSig", "ClientID", "UserID", "RedirectURI", "Scope", "CodeChallenge", "CodeChallengeMethod", "AdditionalInfo", "CreatedAt", "ExpiresAt", "UsedAt"}
+	grantFields   = []string{"ID", "CodeSig", "ClientID", "UserID", "RedirectURI", "Scope", "CodeChallenge", "CodeChallengeMethod", "AdditionalInfo", "CreatedAt", "ExpiresAt", "KeepUntil", "UsedAt"}
 	refreshFields = []string{"Sig", "FamilyID", "ClientID", "UserID", "Scope", "AdditionalInfo", "CreatedAt", "ExpiresAt", "RotatedAt"}
 )
 
@@ -367,6 +382,9 @@ func diffGrant(t *testing.T, what string, want, got *core.Grant, checkUsed bool)
 	f.str("AdditionalInfo", want.AdditionalInfo, got.AdditionalInfo)
 	f.time("CreatedAt", want.CreatedAt, got.CreatedAt)
 	f.time("ExpiresAt", want.ExpiresAt, got.ExpiresAt)
+	// A store may normalise KeepUntil (zero and any time before ExpiresAt
+	// mean ExpiresAt); what it keeps the grant until must be the same.
+	f.time("KeepUntil (max(ExpiresAt, KeepUntil))", keepOf(want), keepOf(got))
 	if checkUsed {
 		f.timePtr("UsedAt", want.UsedAt, got.UsedAt)
 	}
@@ -402,3 +420,11 @@ func wantErr(t *testing.T, what string, err, want error) {
 }
 
 func tp(t time.Time) *time.Time { return &t }
+
+// keepOf is when a store may drop g: max(ExpiresAt, KeepUntil).
+func keepOf(g *core.Grant) time.Time {
+	if g.KeepUntil.After(g.ExpiresAt) {
+		return g.KeepUntil
+	}
+	return g.ExpiresAt
+}

@@ -132,7 +132,11 @@ func postgresDBWith(tb testing.TB, dsn string, params map[string]string) *testDB
 	}}
 }
 
-func mysqlDB(tb testing.TB) *testDB {
+func mysqlDB(tb testing.TB) *testDB { tb.Helper(); return mysqlDBWith(tb, nil) }
+
+// mysqlDBWith creates a database whose pools use the DSN of envMySQL as
+// changed by edit (if not nil).
+func mysqlDBWith(tb testing.TB, edit func(*mysqldriver.Config)) *testDB {
 	tb.Helper()
 	dsn := os.Getenv(envMySQL)
 	if dsn == "" {
@@ -159,6 +163,9 @@ func mysqlDB(tb testing.TB) *testDB {
 	})
 	own := cfg.Clone()
 	own.DBName = name
+	if edit != nil {
+		edit(own)
+	}
 	return &testDB{name: "mysql", connect: func(tb testing.TB) *gorm.DB {
 		tb.Helper()
 		db, err := gorm.Open(mysql.Open(own.FormatDSN()), gormConfig())

@@ -1,5 +1,6 @@
 // Package gormstore is a core.Storage on gorm (gorm.io/gorm), tested on
-// SQLite, PostgreSQL and MySQL/MariaDB. Several server instances can share
+// SQLite, PostgreSQL and MySQL/MariaDB, with the capabilities
+// core.ClientRegistry and core.UserGrantStore. Several server instances can share
 // one database: codes and refresh tokens are consumed by conditional
 // updates inside database transactions, so when requests race on one code
 // (or one refresh token), on one instance or many, exactly one of them gets
@@ -22,9 +23,12 @@
 // Lists (redirect URIs, grant types, scopes) are JSON text. Times are UTC
 // with microsecond precision. Key columns compare byte for byte on every
 // database (VARBINARY on MySQL, whose default collations ignore case and
-// trailing spaces) and fit MySQL's oldest index limit. Expiry columns and
-// family ids are indexed, so that Purge, RotateRefreshToken's revocation
-// check and IsFamilyRevoked never scan a table.
+// trailing spaces) and fit MySQL's oldest index limit. Expiry columns,
+// family ids and the user ids of codes and refresh tokens are indexed, so
+// that Purge, RotateRefreshToken's revocation check, IsFamilyRevoked and
+// the user-wide methods (RevokeUserGrants, UserClients) never scan a table.
+// Migrate upgrades an older schema in place: new columns are nullable and
+// new indexes are added to the tables as they are, rows included.
 //
 // To keep the tables apart from an application's own, use a PostgreSQL
 // schema (search_path) or a MySQL database of their own.
@@ -32,8 +36,10 @@
 // # Housekeeping
 //
 // Used codes and rotated refresh tokens are kept until they expire, so that
-// a replay is recognised (and revokes what the first use issued). Call
-// Purge periodically to delete expired rows.
+// a replay is recognised (and revokes what the first use issued), and codes
+// until their Grant.KeepUntil if that is later, so that a user's families
+// are found while their access tokens are valid. Call Purge periodically to
+// delete expired rows.
 //
 // # Databases
 //
@@ -96,7 +102,11 @@
 //
 // The store hands its statements to the gorm logger without their bound
 // values (signatures, secret hashes): New wraps db's logger for the store's
-// own session, leaving db itself untouched.
+// own session, leaving db itself untouched. A lookup that finds nothing (an
+// unknown client, code, token or consent) and a code signature that exists
+// already are not database errors, so no logger prints them, not even
+// gorm's default one (which reports "record not found" at error level):
+// requests anyone can send do not reach the log.
 package gormstore
 
 // SQLiteDSN returns the recommended DSN for an SQLite database file at path

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
 	"github.com/oauth2kit/oauth2kit/core"
@@ -71,14 +70,6 @@ func transient(err error) bool {
 // the server answers 503 temporarily_unavailable.
 func unavailable(err error) error {
 	return fmt.Errorf("gormstore: %w: %w", core.ErrUnavailable, err)
-}
-
-// notFound maps gorm's "no row" to core.ErrNotFound.
-func notFound(err error) error {
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return core.ErrNotFound
-	}
-	return err
 }
 
 // retry runs op until it succeeds, fails for good, or failed transiently

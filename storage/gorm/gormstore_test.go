@@ -29,6 +29,23 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestClientRegistry runs the core.ClientRegistry sub-suite on every
+// database.
+func TestClientRegistry(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *testDB) {
+		s, _ := newStore(t, d)
+		storagetest.RunClientRegistry(t, func(t *testing.T) storagetest.RegistryStore { return s })
+	})
+}
+
+// TestUserGrants runs the core.UserGrantStore sub-suite on every database.
+func TestUserGrants(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *testDB) {
+		s, _ := newStore(t, d)
+		storagetest.RunUserGrants(t, func(t *testing.T) storagetest.UserGrantsStore { return s })
+	})
+}
+
 // ---- fixtures ------------------------------------------------------------------
 
 var seq struct {
@@ -170,8 +187,8 @@ func TestMigrate(t *testing.T) {
 		m := db.Migrator()
 		for table, indexes := range map[string][]string{
 			"oauth2_clients":          nil,
-			"oauth2_grants":           {"idx_oauth2_grants_expires_at"},
-			"oauth2_refresh_tokens":   {"idx_oauth2_refresh_tokens_family_id", "idx_oauth2_refresh_tokens_expires_at"},
+			"oauth2_grants":           {"idx_oauth2_grants_expires_at", "idx_oauth2_grants_keep_until", "idx_oauth2_grants_user_id"},
+			"oauth2_refresh_tokens":   {"idx_oauth2_refresh_tokens_family_id", "idx_oauth2_refresh_tokens_expires_at", "idx_oauth2_refresh_tokens_user_id"},
 			"oauth2_revoked_families": {"idx_oauth2_revoked_families_keep_until"},
 			"oauth2_consents":         {"idx_oauth2_consents_client_id"},
 		} {
@@ -190,8 +207,8 @@ func TestMigrate(t *testing.T) {
 		mustCreate(t, s, g)
 		dup := grantAt(time.Now(), time.Minute)
 		dup.CodeSig = g.CodeSig
-		if err := s.CreateGrant(bg, dup); err == nil {
-			t.Error("a second grant with the same code signature was stored")
+		if err := s.CreateGrant(bg, dup); !errors.Is(err, core.ErrExists) {
+			t.Errorf("a second grant with the same code signature: %v, want ErrExists", err)
 		}
 	})
 }

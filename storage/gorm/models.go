@@ -113,30 +113,41 @@ func (clientRow) TableName() string { return tableClients }
 
 // grantRow is a pending or used authorization code (the original library's
 // Grant), keyed by the code's signature: the code itself is never stored.
+//
+// keep_until is Grant.KeepUntil when it is later than expires_at, NULL
+// otherwise (and in rows written before the column existed): the row is
+// kept until the later of the two. The composite index
+// (keep_until, expires_at) serves both of Purge's passes over grants.
+// user_id is indexed for user-wide revocation; MySQL indexes a TEXT
+// column by a prefix only (191 characters of utf8mb4 stay within the
+// oldest InnoDB limit of 767 bytes), the other databases ignore the
+// length.
 type grantRow struct {
 	CodeSig             ident    `gorm:"column:code_sig;primaryKey;not null;size:128"`
 	GrantID             string   `gorm:"column:grant_id;type:text;not null"`
 	ClientID            string   `gorm:"column:client_id;type:text;not null"`
-	UserID              string   `gorm:"column:user_id;type:text;not null"`
+	UserID              string   `gorm:"column:user_id;type:text;not null;index:idx_oauth2_grants_user_id,length:191"`
 	RedirectURI         string   `gorm:"column:redirect_uri;type:text;not null"`
 	Scope               string   `gorm:"column:scope;type:text;not null"`
 	CodeChallenge       string   `gorm:"column:code_challenge;type:text;not null"`
 	CodeChallengeMethod string   `gorm:"column:code_challenge_method;type:text;not null"`
 	AdditionalInfo      string   `gorm:"column:additional_info;type:text;not null"`
 	Created             *timeCol `gorm:"column:created_at"`
-	ExpiresAt           timeCol  `gorm:"column:expires_at;not null;index:idx_oauth2_grants_expires_at"`
+	ExpiresAt           timeCol  `gorm:"column:expires_at;not null;index:idx_oauth2_grants_expires_at;index:idx_oauth2_grants_keep_until,priority:2"`
+	KeepUntil           *timeCol `gorm:"column:keep_until;index:idx_oauth2_grants_keep_until,priority:1"`
 	UsedAt              *timeCol `gorm:"column:used_at"`
 }
 
 func (grantRow) TableName() string { return tableGrants }
 
 // refreshRow is a refresh token, keyed by its signature. family_id is the
-// grant it descends from.
+// grant it descends from; user_id is indexed (a prefix on MySQL, as in
+// grantRow) for user-wide revocation.
 type refreshRow struct {
 	Sig            ident    `gorm:"column:sig;primaryKey;not null;size:128"`
 	FamilyID       ident    `gorm:"column:family_id;size:128;not null;index:idx_oauth2_refresh_tokens_family_id"`
 	ClientID       string   `gorm:"column:client_id;type:text;not null"`
-	UserID         string   `gorm:"column:user_id;type:text;not null"`
+	UserID         string   `gorm:"column:user_id;type:text;not null;index:idx_oauth2_refresh_tokens_user_id,length:191"`
 	Scope          string   `gorm:"column:scope;type:text;not null"`
 	AdditionalInfo string   `gorm:"column:additional_info;type:text;not null"`
 	Created        *timeCol `gorm:"column:created_at"`
@@ -287,8 +298,19 @@ func grantRowOf(g *core.Grant) *grantRow {
 		AdditionalInfo:      g.AdditionalInfo,
 		Created:             nullTime(g.CreatedAt),
 		ExpiresAt:           col(g.ExpiresAt),
+		KeepUntil:           keepCol(g),
 		UsedAt:              colPtr(g.UsedAt),
 	}
+}
+
+// keepCol is the keep_until of g: NULL unless KeepUntil is later than
+// ExpiresAt (so a zero KeepUntil means ExpiresAt, as for a row written
+// before the column existed).
+func keepCol(g *core.Grant) *timeCol {
+	if !g.KeepUntil.After(g.ExpiresAt) {
+		return nil
+	}
+	return colPtr(&g.KeepUntil)
 }
 
 func (r *grantRow) grant() *core.Grant {
@@ -304,6 +326,7 @@ func (r *grantRow) grant() *core.Grant {
 		AdditionalInfo:      r.AdditionalInfo,
 		CreatedAt:           fromNull(r.Created),
 		ExpiresAt:           r.ExpiresAt.time(),
+		KeepUntil:           fromNull(r.KeepUntil),
 		UsedAt:              fromPtr(r.UsedAt),
 	}
 }

@@ -3,6 +3,7 @@ package gormstore
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -31,9 +32,17 @@ type Store struct {
 	// shared transactions (see groupCommit). PostgreSQL and MySQL run
 	// concurrent writers and group their commits themselves.
 	group *groupCommit
+	// mysql: the dialect is MySQL/MariaDB, which has no INSERT … ON
+	// CONFLICT DO NOTHING whose row count tells a conflict apart (see
+	// CreateGrant).
+	mysql bool
 }
 
-var _ core.Storage = (*Store)(nil)
+var (
+	_ core.Storage        = (*Store)(nil)
+	_ core.ClientRegistry = (*Store)(nil)
+	_ core.UserGrantStore = (*Store)(nil)
+)
 
 // New returns a store on db. It creates nothing: call Migrate once (at
 // deployment or start-up) to create the tables.
@@ -56,6 +65,8 @@ func New(db *gorm.DB) *Store {
 		case "sqlite":
 			s.returning = true
 			s.group = &groupCommit{db: s.db}
+		case "mysql":
+			s.mysql = true
 		}
 	}
 	return s
@@ -107,6 +118,16 @@ func (s *Store) writeOne(ctx context.Context, fn func(tx *gorm.DB) error) error 
 	return s.do(ctx, fn)
 }
 
+// find reads the first row matching query into dest (a row struct) and
+// reports whether there was one. A miss is not an error here: Take and
+// First would return gorm.ErrRecordNotFound, which every gorm logger
+// (logger.Default included) prints at error level, so any request naming
+// an unknown client, code or token would write a log entry.
+func find(db *gorm.DB, dest any, query string, args ...any) (bool, error) {
+	res := db.Where(query, args...).Limit(1).Find(dest)
+	return res.RowsAffected > 0, res.Error
+}
+
 // returningRow makes the UPDATE built on q (whose model is a row struct)
 // return the changed row into that struct, where the dialect can (see
 // Store.returning). Callers tell a returned row by its non-empty key: gorm
@@ -124,21 +145,27 @@ func (s *Store) returningRow(q *gorm.DB) *gorm.DB {
 
 // GetClient implements core.Storage.
 func (s *Store) GetClient(ctx context.Context, id string) (*core.Client, error) {
-	var row clientRow
-	err := s.do(ctx, func(db *gorm.DB) error {
-		return db.Where("id = ?", id).Take(&row).Error
+	var (
+		row clientRow
+		ok  bool
+	)
+	err := s.do(ctx, func(db *gorm.DB) (err error) {
+		row = clientRow{}
+		ok, err = find(db, &row, "id = ?", id)
+		return err
 	})
 	if err != nil {
-		return nil, notFound(err)
+		return nil, err
 	}
-	if string(row.ID) != id {
+	if !ok || string(row.ID) != id {
 		return nil, core.ErrNotFound
 	}
 	return row.client()
 }
 
-// SaveClient registers a client, replacing every field of any client with
-// the same ID (an upsert, atomic on every database).
+// SaveClient implements core.ClientRegistry: it registers a client,
+// replacing every field of any client with the same ID (an upsert, atomic
+// on every database).
 func (s *Store) SaveClient(ctx context.Context, c *core.Client) error {
 	if c == nil || c.ID == "" {
 		return errors.New("gormstore: a client needs an ID")
@@ -152,11 +179,10 @@ func (s *Store) SaveClient(ctx context.Context, c *core.Client) error {
 	})
 }
 
-// DeleteClient removes a client and the consents users gave it (so that a
-// client registered later under the same ID does not inherit them). It
-// returns core.ErrNotFound if there is no such client. Codes and refresh
-// tokens of the client stay until they expire (Purge), but no request can
-// authenticate as the client any more.
+// DeleteClient implements core.ClientRegistry: it removes a client with
+// the consents users gave it, its codes and its refresh tokens (so that a
+// client registered later under the same ID inherits none of them), in one
+// transaction. It returns core.ErrNotFound if there is no such client.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	return s.writeTx(ctx, nil, func(tx *gorm.DB) error {
 		res := tx.Where("id = ?", id).Delete(&clientRow{})
@@ -178,7 +204,8 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	})
 }
 
-// ListClients returns every registered client, ordered by ID (byte order).
+// ListClients implements core.ClientRegistry: every registered client,
+// ordered by ID (byte order).
 func (s *Store) ListClients(ctx context.Context) ([]*core.Client, error) {
 	var rows []clientRow
 	if err := s.do(ctx, func(db *gorm.DB) error {
@@ -228,12 +255,51 @@ func (s *Store) SetClientSecretHash(ctx context.Context, id, hash string) error 
 
 // ---- codes -----------------------------------------------------------------------
 
-// CreateGrant implements core.Storage. A second grant with the same code
-// signature is an error (signatures are HMACs of 256-bit random codes: a
-// collision is a bug, not something to overwrite).
+// CreateGrant implements core.Storage. A grant whose code signature is
+// already stored (whatever its state, until Purge deletes it) is not
+// stored: it returns core.ErrExists. The server relies on that to make a
+// submitted login or consent form usable once, across instances.
+//
+// PostgreSQL and SQLite run INSERT … ON CONFLICT (code_sig) DO NOTHING: no
+// row inserted means the signature existed (a concurrent insert of the
+// same signature waits for the first to commit, then inserts nothing). A
+// conflict is never a database error, which gorm would log and a replayed
+// form could then repeat at will.
+//
+// MySQL/MariaDB have no such statement. INSERT IGNORE would also turn
+// other errors (a value too long for its column) into silent warnings,
+// and ON DUPLICATE KEY UPDATE of a column to itself affects 0 rows on a
+// duplicate, but 1 (as an insert does) when the DSN sets
+// clientFoundRows=true. So there the duplicate's update changes the row
+// for certain (2 rows affected with either flag), and the transaction is
+// rolled back: nothing is stored.
 func (s *Store) CreateGrant(ctx context.Context, g *core.Grant) error {
 	row := grantRowOf(g)
-	return s.writeOne(ctx, func(db *gorm.DB) error { return db.Create(row).Error })
+	if s.mysql {
+		return s.tx(ctx, nil, func(tx *gorm.DB) error {
+			res := tx.Clauses(clause.OnConflict{DoUpdates: []clause.Assignment{{
+				Column: clause.Column{Name: "grant_id"},
+				Value:  gorm.Expr("CONCAT(grant_id, '+')"),
+			}}}).Create(row)
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected != 1 {
+				return core.ErrExists // rolls the update back
+			}
+			return nil
+		})
+	}
+	return s.writeOne(ctx, func(db *gorm.DB) error {
+		res := db.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "code_sig"}}, DoNothing: true}).Create(row)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return core.ErrExists
+		}
+		return nil
+	})
 }
 
 // RedeemCode implements core.Storage.
@@ -283,8 +349,12 @@ func (s *Store) RedeemCode(ctx context.Context, sig string, now time.Time, issue
 		// to get the code this transaction just consumed.
 		if res.RowsAffected != 1 || row.CodeSig == "" {
 			row = grantRow{}
-			if err := tx.Where("code_sig = ?", sig).Take(&row).Error; err != nil {
-				return notFound(err)
+			ok, err := find(tx, &row, "code_sig = ?", sig)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return core.ErrNotFound
 			}
 		}
 		if string(row.CodeSig) != sig {
@@ -361,8 +431,12 @@ func (s *Store) RotateRefreshToken(ctx context.Context, sig string, now time.Tim
 		// As in RedeemCode: read the row unless RETURNING brought it back.
 		if res.RowsAffected != 1 || row.Sig == "" {
 			row = refreshRow{}
-			if err := tx.Where("sig = ?", sig).Take(&row).Error; err != nil {
-				return notFound(err)
+			ok, err := find(tx, &row, "sig = ?", sig)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return core.ErrNotFound
 			}
 		}
 		if string(row.Sig) != sig {
@@ -424,14 +498,19 @@ var errIssueRefused = errors.New("gormstore: issue refused the rotation")
 
 // GetRefreshToken implements core.Storage.
 func (s *Store) GetRefreshToken(ctx context.Context, sig string) (*core.RefreshToken, error) {
-	var row refreshRow
-	err := s.do(ctx, func(db *gorm.DB) error {
-		return db.Where("sig = ?", sig).Take(&row).Error
+	var (
+		row refreshRow
+		ok  bool
+	)
+	err := s.do(ctx, func(db *gorm.DB) (err error) {
+		row = refreshRow{}
+		ok, err = find(db, &row, "sig = ?", sig)
+		return err
 	})
 	if err != nil {
-		return nil, notFound(err)
+		return nil, err
 	}
-	if string(row.Sig) != sig {
+	if !ok || string(row.Sig) != sig {
 		return nil, core.ErrNotFound
 	}
 	return row.token(), nil
@@ -471,14 +550,19 @@ func (s *Store) IsFamilyRevoked(ctx context.Context, familyID string) (bool, err
 
 // GetConsent implements core.Storage.
 func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (string, error) {
-	var row consentRow
-	err := s.do(ctx, func(db *gorm.DB) error {
-		return db.Where("user_id = ? AND client_id = ?", userID, clientID).Take(&row).Error
+	var (
+		row consentRow
+		ok  bool
+	)
+	err := s.do(ctx, func(db *gorm.DB) (err error) {
+		row = consentRow{}
+		ok, err = find(db, &row, "user_id = ? AND client_id = ?", userID, clientID)
+		return err
 	})
 	if err != nil {
-		return "", notFound(err)
+		return "", err
 	}
-	if string(row.UserID) != userID || string(row.ClientID) != clientID {
+	if !ok || string(row.UserID) != userID || string(row.ClientID) != clientID {
 		return "", core.ErrNotFound
 	}
 	return row.Scope, nil
@@ -501,23 +585,33 @@ func (s *Store) SaveConsent(ctx context.Context, userID, clientID, scope string)
 // backlog is deleted in short transactions that lock little.
 var purgeBatch = 500
 
-// Purge deletes what can no longer matter at now: codes and refresh tokens
-// past their expiry (used and rotated ones included; until then they are
-// kept so that a replay is recognised as one) and family revocations past
-// their keep_until. It returns how many rows it deleted. Run it
-// periodically (every few minutes, from one instance or all: concurrent
-// purges are harmless). Rows are found through the expiry indexes and
-// deleted by primary key, a few hundred per statement.
+// Purge deletes what can no longer matter at now: codes past their expiry
+// and their Grant.KeepUntil, refresh tokens past their expiry (used and
+// rotated ones included; until then they are kept so that a replay is
+// recognised as one, and a user's families are found) and family
+// revocations past their keep_until. It returns how many rows it deleted.
+// Run it periodically (every few minutes, from one instance or all:
+// concurrent purges are harmless). Rows are found through the expiry
+// indexes and deleted by primary key, a few hundred per statement.
+//
+// Codes take two passes, each one range of the index (keep_until,
+// expires_at): rows without keep_until (a zero KeepUntil, or written before
+// the column existed) by expires_at, the others by keep_until alone, which
+// is later than expires_at in every row the store writes (a condition on
+// expires_at there would let SQLite's planner pick the expires_at index and
+// walk every expired code still kept).
 func (s *Store) Purge(ctx context.Context, now time.Time) (int64, error) {
 	now = dbTime(now)
 	var total int64
 	for _, p := range []struct {
-		model       any
-		key, expiry string
+		model any
+		key   string
+		where string // with one parameter, now
 	}{
-		{&grantRow{}, "code_sig", "expires_at"},
-		{&refreshRow{}, "sig", "expires_at"},
-		{&revokedFamilyRow{}, "family_id", "keep_until"},
+		{&grantRow{}, "code_sig", "keep_until IS NULL AND expires_at <= @now"},
+		{&grantRow{}, "code_sig", "keep_until <= @now"},
+		{&refreshRow{}, "sig", "expires_at <= @now"},
+		{&revokedFamilyRow{}, "family_id", "keep_until <= @now"},
 	} {
 		for {
 			var (
@@ -529,11 +623,12 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (int64, error) {
 			// handler (millisecond sleeps) for a gap between groups.
 			err := s.writeTx(ctx, nil, func(db *gorm.DB) error {
 				keys, n = keys[:0], 0
-				err := db.Model(p.model).Where(p.expiry+" <= ?", now).Limit(purgeBatch).Pluck(p.key, &keys).Error
+				at := sql.Named("now", now)
+				err := db.Model(p.model).Where(p.where, at).Limit(purgeBatch).Pluck(p.key, &keys).Error
 				if err != nil || len(keys) == 0 {
 					return err
 				}
-				res := db.Where(p.key+" IN ? AND "+p.expiry+" <= ?", keys, now).Delete(p.model)
+				res := db.Where(p.key+" IN @keys AND "+p.where, sql.Named("keys", keys), at).Delete(p.model)
 				n = res.RowsAffected
 				return res.Error
 			})
