@@ -37,10 +37,22 @@ func protectedHandler(c echo.Context) error {
 // mount serves a suite server through echoadapter.Mount and
 // echoadapter.Middleware on an httptest server.
 func mount(t *testing.T, newServer func(baseURL string) *core.Server) string {
+	return mountExtracting(nil)(t, newServer)
+}
+
+// mountExtracting is mount on an echo whose IPExtractor is extract.
+func mountExtracting(extract echo.IPExtractor) adaptertest.Mount {
+	return func(t *testing.T, newServer func(baseURL string) *core.Server) string {
+		return mountEcho(t, newServer, extract)
+	}
+}
+
+func mountEcho(t *testing.T, newServer func(baseURL string) *core.Server, extract echo.IPExtractor) string {
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()
 	s := newServer(base)
 	e := echo.New()
+	e.IPExtractor = extract
 	echoadapter.Mount(e, s)
 	me := echoadapter.Middleware(s)
 	e.GET(adaptertest.PathMe, protectedHandler, me)
@@ -54,6 +66,14 @@ func mount(t *testing.T, newServer func(baseURL string) *core.Server) string {
 
 func TestConformance(t *testing.T) {
 	adaptertest.Run(t, mount)
+}
+
+// TestClientAddress: behind a proxy the app's IPExtractor trusts (echo's
+// X-Forwarded-For extractor trusts loopback by default), each client has
+// its own throttle budget; without an IPExtractor a forged header changes
+// nothing.
+func TestClientAddress(t *testing.T) {
+	adaptertest.RunClientAddress(t, mountExtracting(echo.ExtractIPFromXFFHeader()), mount)
 }
 
 // kit is a server with a client_credentials client ("svc", scopes read

@@ -61,9 +61,21 @@ func listen(t *testing.T) (net.Listener, string) {
 
 // mount serves a suite server through fiberadapter.Mount and Middleware.
 func mount(t *testing.T, newServer func(baseURL string) *core.Server) string {
+	return mountWith(fiber.Config{})(t, newServer)
+}
+
+// mountWith is mount on an app built with cfg.
+func mountWith(cfg fiber.Config) adaptertest.Mount {
+	return func(t *testing.T, newServer func(baseURL string) *core.Server) string {
+		return mountApp(t, newServer, cfg)
+	}
+}
+
+func mountApp(t *testing.T, newServer func(baseURL string) *core.Server, cfg fiber.Config) string {
 	ln, base := listen(t)
 	s := newServer(base)
-	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	cfg.DisableStartupMessage = true
+	app := fiber.New(cfg)
 	fiberadapter.Mount(app, s)
 	me := fiberadapter.Middleware(s)
 	app.Get(adaptertest.PathMe, me, protected)
@@ -75,6 +87,16 @@ func mount(t *testing.T, newServer func(baseURL string) *core.Server) string {
 
 func TestConformance(t *testing.T) {
 	adaptertest.Run(t, mount)
+}
+
+// TestClientAddress: behind a proxy the app trusts, each client has its own
+// throttle budget; with no trusted proxy, a forged X-Forwarded-For changes
+// nothing, even with ProxyHeader set (without EnableTrustedProxyCheck fiber
+// believes that header from every peer).
+func TestClientAddress(t *testing.T) {
+	adaptertest.RunClientAddress(t,
+		mountWith(fiber.Config{EnableTrustedProxyCheck: true, TrustedProxies: []string{"127.0.0.1"}, ProxyHeader: fiber.HeaderXForwardedFor}),
+		mountWith(fiber.Config{ProxyHeader: fiber.HeaderXForwardedFor}))
 }
 
 // kit is a server with a memory store and confidential clients for the

@@ -29,11 +29,10 @@ func (q request) Header(name string) []string { return q.c.Request.Header.Values
 func (q request) Body() io.Reader             { return q.c.Request.Body }
 func (q request) TLS() bool                   { return q.c.Request.TLS != nil }
 
-// RemoteAddr is the peer of the connection, not c.ClientIP(): gin trusts
-// X-Forwarded-For from every peer unless the app configures trusted
-// proxies, and a spoofable address would let a client dodge the
-// per-address throttle.
-func (q request) RemoteAddr() string { return q.c.Request.RemoteAddr }
+// RemoteAddr is the client address as the package documentation describes
+// it: c.ClientIP() once the app has told gin whom to trust, the peer
+// otherwise.
+func (q request) RemoteAddr() string { return clientAddr(q.c) }
 
 // responder adapts *gin.Context to core.Responder.
 type responder struct{ c *gin.Context }

@@ -44,10 +44,25 @@ func protectedHandler(c *gin.Context) {
 // mount serves a suite server through ginadapter.Mount and
 // ginadapter.Middleware on a gin engine behind an httptest server.
 func mount(t *testing.T, newServer func(baseURL string) *core.Server) string {
+	return mountWith(nil)(t, newServer)
+}
+
+// mountWith is mount on an engine configure has set up (nil: gin's
+// defaults).
+func mountWith(configure func(t *testing.T, r *gin.Engine)) adaptertest.Mount {
+	return func(t *testing.T, newServer func(baseURL string) *core.Server) string {
+		return mountEngine(t, newServer, configure)
+	}
+}
+
+func mountEngine(t *testing.T, newServer func(baseURL string) *core.Server, configure func(t *testing.T, r *gin.Engine)) string {
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()
 	s := newServer(base)
 	r := gin.New()
+	if configure != nil {
+		configure(t, r)
+	}
 	ginadapter.Mount(r, s)
 	r.GET(adaptertest.PathMe, ginadapter.Middleware(s), protectedHandler)
 	r.POST(adaptertest.PathMe, ginadapter.Middleware(s), protectedHandler)
@@ -60,6 +75,17 @@ func mount(t *testing.T, newServer func(baseURL string) *core.Server) string {
 
 func TestConformance(t *testing.T) {
 	adaptertest.Run(t, mount)
+}
+
+// TestClientAddress: behind the proxy the app told gin to trust, each client
+// has its own throttle budget; with gin's defaults (which trust
+// X-Forwarded-For from every peer) a forged one changes nothing.
+func TestClientAddress(t *testing.T) {
+	adaptertest.RunClientAddress(t, mountWith(func(t *testing.T, r *gin.Engine) {
+		if err := r.SetTrustedProxies([]string{"127.0.0.1"}); err != nil {
+			t.Fatal(err)
+		}
+	}), mount)
 }
 
 const testIssuer = "http://127.0.0.1:8080"

@@ -5,15 +5,78 @@
 //	mux := http.NewServeMux()
 //	nethttp.Mount(mux, srv)
 //	mux.Handle("/api/", nethttp.Middleware(srv)(api))
+//
+// # The client address
+//
+// The server counts failed client authentications and logins per client
+// address (core.Request.RemoteAddr). By default that is the peer of the
+// connection, r.RemoteAddr, whatever X-Forwarded-For says: anyone can send
+// that header, and an address of the client's choosing would dodge the
+// count. Behind a reverse proxy every request has the proxy's address, so
+// one client failing often enough would lock every other out: name the
+// proxies with TrustedProxies,
+//
+//	nethttp.Mount(mux, srv, nethttp.TrustedProxies(netip.MustParsePrefix("10.0.0.0/8")))
+//
+// and a request whose peer is one of them counts under the client address
+// the proxies report in X-Forwarded-For: the rightmost address that is not
+// itself a trusted proxy (each proxy appends its peer; what lies left of
+// the last trusted one the client wrote itself). Without a usable address
+// there (no header, an entry that is not an IP address, more than 32
+// trusted hops) it is the peer's.
 package nethttp
 
 import (
 	"context"
 	"io"
 	"net/http"
+	"net/netip"
 
 	"github.com/oauth2kit/oauth2kit/core"
 )
+
+// An Option configures Handler, Mount and Request.
+type Option func(*options)
+
+type options struct {
+	proxies []netip.Prefix
+}
+
+// TrustedProxies names the reverse proxies in front of the server (a
+// single address is a prefix of its full length, /32 or /128): a request
+// from one of them counts under the client address they report in
+// X-Forwarded-For (see the package documentation). Several
+// TrustedProxies options add up.
+func TrustedProxies(prefixes ...netip.Prefix) Option {
+	return func(o *options) {
+		for _, p := range prefixes {
+			if p.IsValid() {
+				o.proxies = append(o.proxies, p.Masked())
+			}
+		}
+	}
+}
+
+// trustedBy returns the proxies opts name, nil for none.
+func trustedBy(opts []Option) []netip.Prefix {
+	if len(opts) == 0 {
+		return nil // and no options value to escape to the heap
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o.proxies
+}
+
+// wrap is r as a core.Request. Without trusted proxies it is one pointer,
+// which goes into the interface without an allocation.
+func wrap(r *http.Request, proxies []netip.Prefix) core.Request {
+	if len(proxies) == 0 {
+		return request{r}
+	}
+	return proxiedRequest{request{r}, proxies}
+}
 
 // request adapts *http.Request to core.Request.
 type request struct{ r *http.Request }
@@ -27,6 +90,14 @@ func (q request) Body() io.Reader             { return q.r.Body }
 func (q request) RemoteAddr() string          { return q.r.RemoteAddr }
 func (q request) TLS() bool                   { return q.r.TLS != nil }
 func (q request) Unwrap() *http.Request       { return q.r }
+
+// proxiedRequest is a request that may come through trusted proxies.
+type proxiedRequest struct {
+	request
+	proxies []netip.Prefix
+}
+
+func (q proxiedRequest) RemoteAddr() string { return clientAddr(q.r, q.proxies) }
 
 // responder adapts http.ResponseWriter to core.Responder.
 type responder struct{ w http.ResponseWriter }
@@ -49,8 +120,10 @@ func (p responder) Send(status int, body []byte) error {
 }
 
 // Request wraps r as a core.Request, for apps that call core functions
-// (Server.SendGrant, Server.CheckRequest) from their own handlers.
-func Request(r *http.Request) core.Request { return request{r} }
+// (Server.SendGrant, Server.LoginAllowed, Server.CheckRequest) from their
+// own handlers. Give it the options Mount got, so that the login throttle
+// counts the same client address.
+func Request(r *http.Request, opts ...Option) core.Request { return wrap(r, trustedBy(opts)) }
 
 // Responder wraps w as a core.Responder.
 func Responder(w http.ResponseWriter) core.Responder { return responder{w} }
@@ -58,24 +131,28 @@ func Responder(w http.ResponseWriter) core.Responder { return responder{w} }
 // Unwrap returns the *http.Request behind a core.Request built by this
 // package (inside an Authenticator, to read the app's own cookies), or nil.
 func Unwrap(r core.Request) *http.Request {
-	if q, ok := r.(request); ok {
+	switch q := r.(type) {
+	case request:
+		return q.r
+	case proxiedRequest:
 		return q.r
 	}
 	return nil
 }
 
 // Handler serves the server's endpoints and answers 404 for any other path.
-func Handler(s *core.Server) http.Handler {
+func Handler(s *core.Server, opts ...Option) http.Handler {
+	proxies := trustedBy(opts)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.Handle(responder{w}, request{r}) {
+		if !s.Handle(responder{w}, wrap(r, proxies)) {
 			http.NotFound(w, r)
 		}
 	})
 }
 
 // Mount registers the server's endpoints on mux, one pattern per path.
-func Mount(mux *http.ServeMux, s *core.Server) {
-	h := Handler(s)
+func Mount(mux *http.ServeMux, s *core.Server, opts ...Option) {
+	h := Handler(s, opts...)
 	for _, p := range s.Paths() {
 		mux.Handle(p, h)
 	}
@@ -92,7 +169,8 @@ func TokenInfo(ctx context.Context) (*core.TokenInfo, bool) {
 
 // Middleware lets a request through only with a valid access token holding
 // every scope in scopes; the handler finds the token info with TokenInfo.
-// Refusals follow RFC 6750 §3 (401/403/400 with WWW-Authenticate).
+// Refusals follow RFC 6750 §3 (401/403/400 with WWW-Authenticate). It
+// takes no options: the token check counts no failures per address.
 //
 // When the token may come in a form body (RFC 6750 §2.2), the body the
 // check read is put back for the handler.
