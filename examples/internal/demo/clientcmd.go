@@ -50,6 +50,13 @@ func clientCommand(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer closeDB()
+	// The command needs the client registry capability, not this store:
+	// any core.Storage that implements it would do.
+	reg, ok := core.Storage(st).(registry)
+	if !ok {
+		fmt.Fprintln(stderr, "error: the store cannot manage clients (it lacks core.ClientRegistry)")
+		return 1
+	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	fail := func(err error) int {
@@ -72,7 +79,7 @@ func clientCommand(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(err)
 		}
-		if err := st.SaveClient(ctx, c); err != nil {
+		if err := reg.SaveClient(ctx, c); err != nil {
 			return fail(err)
 		}
 		out := map[string]string{"client_id": c.ID}
@@ -81,7 +88,7 @@ func clientCommand(args []string, stdout, stderr io.Writer) int {
 		}
 		_ = enc.Encode(out)
 	case "list":
-		cs, err := st.ListClients(ctx)
+		cs, err := reg.ListClients(ctx)
 		if err != nil {
 			return fail(err)
 		}
@@ -102,7 +109,7 @@ func clientCommand(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(err)
 		}
-		if err := st.DeleteClient(ctx, id); err != nil {
+		if err := reg.DeleteClient(ctx, id); err != nil {
 			return fail(err)
 		}
 		_ = enc.Encode(map[string]string{"removed": id})
@@ -111,22 +118,8 @@ func clientCommand(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(err)
 		}
-		c, err := st.GetClient(ctx, id)
+		secret, err := rotateSecret(ctx, reg, id)
 		if err != nil {
-			return fail(err)
-		}
-		if c.Public {
-			return fail(errors.New("a public client has no secret"))
-		}
-		secret, err := core.GenerateSecret()
-		if err != nil {
-			return fail(err)
-		}
-		h, err := core.HashSecret(secret)
-		if err != nil {
-			return fail(err)
-		}
-		if err := st.SetClientSecretHash(ctx, id, h); err != nil {
 			return fail(err)
 		}
 		_ = enc.Encode(map[string]string{"client_id": id, "client_secret": secret})
@@ -135,6 +128,52 @@ func clientCommand(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return 0
+}
+
+// registry is a store with the client registry capability.
+type registry interface {
+	core.Storage
+	core.ClientRegistry
+}
+
+// secretSetter is a store that replaces a client's secret hash alone, in
+// one statement (gormstore.Store.SetClientSecretHash).
+type secretSetter interface {
+	SetClientSecretHash(ctx context.Context, id, hash string) error
+}
+
+// rotateSecret gives the confidential client id a new secret and returns
+// it. With a store that can set the hash alone it does, atomically: a
+// read-modify-write (GetClient, then SaveClient, an upsert) would bring
+// back a client deleted in between, with a working secret, and undo any
+// other change made to it meanwhile. Other registries get the
+// read-modify-write.
+func rotateSecret(ctx context.Context, reg registry, id string) (string, error) {
+	c, err := reg.GetClient(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if c.Public {
+		return "", errors.New("a public client has no secret")
+	}
+	secret, err := core.GenerateSecret()
+	if err != nil {
+		return "", err
+	}
+	h, err := core.HashSecret(secret)
+	if err != nil {
+		return "", err
+	}
+	if set, ok := reg.(secretSetter); ok {
+		err = set.SetClientSecretHash(ctx, id, h)
+	} else {
+		c.SecretHash = h
+		err = reg.SaveClient(ctx, c)
+	}
+	if err != nil {
+		return "", err
+	}
+	return secret, nil
 }
 
 // parseInterspersed parses flags before and after positional arguments
