@@ -22,7 +22,11 @@ type request struct {
 func (q request) Context() context.Context { return q.c.UserContext() }
 func (q request) Method() string           { return method(q.c.Method()) }
 func (q request) RawQuery() string         { return string(q.c.Request().URI().QueryString()) }
-func (q request) RemoteAddr() string       { return q.c.Context().RemoteAddr().String() }
+
+// RemoteAddr is the client address as the package documentation describes
+// it: from Config.ProxyHeader when fiber's trusted-proxy check vouches for
+// the peer, the peer's otherwise.
+func (q request) RemoteAddr() string { return clientAddr(q) }
 
 // TLS is true over TLS, or behind a proxy that says https in
 // X-Forwarded-Proto (fiber believes every peer unless
