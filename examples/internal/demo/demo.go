@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/oauth2kit/oauth2kit/core"
+	"github.com/oauth2kit/oauth2kit/core/keyfile"
 	gormstore "github.com/oauth2kit/oauth2kit/storage/gorm"
 )
 
@@ -121,6 +122,9 @@ func run(args []string, stdout, stderr io.Writer, mount func(*App) Runner) int {
 	return 0
 }
 
+// defaultKeys is the -keys file: as given, else next to a SQLite file (the
+// database and the keys that sign its tokens travel together), else in the
+// working directory, where instances sharing a server database find it.
 func defaultKeys(dsn, keys string) string {
 	if keys != "" {
 		return keys
@@ -160,7 +164,7 @@ func serve(ctx context.Context, addr, dsn, issuer, keysPath string, stdout io.Wr
 	if issuer == "" {
 		issuer = "http://" + ln.Addr().String()
 	}
-	kf, err := loadKeys(defaultKeys(dsn, keysPath))
+	kf, err := keyfile.LoadOrCreate(defaultKeys(dsn, keysPath))
 	if err != nil {
 		return fmt.Errorf("loading keys: %w", err)
 	}
@@ -177,13 +181,13 @@ func serve(ctx context.Context, addr, dsn, issuer, keysPath string, stdout io.Wr
 		DefaultScope: "read",
 		Logger:       log,
 	}
-	kf.apply(&cfg)
+	kf.Apply(&cfg)
 	srv, err := core.New(cfg, st, auth)
 	if err != nil {
 		return err
 	}
 	auth.srv = srv
-	secret := kf.demoSecret()
+	secret := demoSecret(kf)
 	if err := ensureDemoClient(ctx, st, secret); err != nil {
 		return fmt.Errorf("registering the demo client: %w", err)
 	}
