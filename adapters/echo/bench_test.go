@@ -11,34 +11,28 @@ import (
 	"github.com/labstack/echo/v4"
 
 	echoadapter "github.com/oauth2kit/oauth2kit/adapters/echo"
-	"github.com/oauth2kit/oauth2kit/adapters/nethttp"
+	"github.com/oauth2kit/oauth2kit/core/adaptertest"
 )
 
-// The adapter's overhead against the net/http adapter: the same server and
-// endpoints behind each, in process (ServeHTTP into a ResponseRecorder, no
-// network). Run with
+// The adapter's overhead against plain net/http: the same server and
+// endpoints behind echo and behind adaptertest.PlainHandler (net/http
+// straight onto core), in process (ServeHTTP into a ResponseRecorder, no
+// network). Both protected routes answer adaptertest.ProtectedResponse.
+// Run with
 //
 //	go test -run='^$' -bench=. -count=3
 
-// benchMounts returns the echo and net/http handlers over one server,
-// and a token with scope read.
+// benchMounts returns the echo and plain handlers over one server, and a
+// token with scope read.
 func benchMounts(b *testing.B) (k *kit, handlers []namedHandler, token string) {
 	k = newKit(b, "https://auth.example.test", nil)
 	e := echo.New()
 	echoadapter.Mount(e, k.srv)
-	e.GET("/api/me", func(c echo.Context) error {
+	e.GET(adaptertest.PathMe, func(c echo.Context) error {
 		info, _ := echoadapter.TokenInfo(c)
-		return c.Blob(http.StatusOK, "application/json", []byte(`{"sub":"`+info.UserID+`"}`))
+		return c.Blob(http.StatusOK, "application/json", adaptertest.ProtectedResponse(info, nil))
 	}, echoadapter.Middleware(k.srv))
-
-	mux := http.NewServeMux()
-	nethttp.Mount(mux, k.srv)
-	mux.Handle("GET /api/me", nethttp.Middleware(k.srv)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info, _ := nethttp.TokenInfo(r.Context())
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"sub":"` + info.UserID + `"}`))
-	})))
-	return k, []namedHandler{{"echo", e}, {"nethttp", mux}}, k.token(b, e, "/oauth2/token", "read")
+	return k, []namedHandler{{"echo", e}, {"plain", adaptertest.PlainHandler(k.srv)}}, k.token(b, e, "/oauth2/token", "read")
 }
 
 type namedHandler struct {
@@ -79,7 +73,7 @@ func BenchmarkProtected(b *testing.B) {
 	_, handlers, token := benchMounts(b)
 	for _, nh := range handlers {
 		b.Run(nh.name, func(b *testing.B) {
-			r := httptest.NewRequest(http.MethodGet, "/api/me", nil)
+			r := httptest.NewRequest(http.MethodGet, adaptertest.PathMe, nil)
 			r.Header.Set("Authorization", "Bearer "+token)
 			run(b, nh.h, http.StatusOK, func() *http.Request { return r })
 		})

@@ -5,8 +5,6 @@ go 1.26.0
 require (
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/oauth2kit/oauth2kit v0.0.0
-	// nethttp is only the benchmark's baseline.
-	github.com/oauth2kit/oauth2kit/adapters/nethttp v0.0.0
 )
 
 require (
@@ -22,7 +20,4 @@ require (
 	golang.org/x/time v0.15.0 // indirect
 )
 
-replace (
-	github.com/oauth2kit/oauth2kit => ../..
-	github.com/oauth2kit/oauth2kit/adapters/nethttp => ../nethttp
-)
+replace github.com/oauth2kit/oauth2kit => ../..

@@ -13,7 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	fiberadapter "github.com/oauth2kit/oauth2kit/adapters/fiber"
-	"github.com/oauth2kit/oauth2kit/adapters/nethttp"
+	"github.com/oauth2kit/oauth2kit/core/adaptertest"
 )
 
 // benchCase is one request, run in process through both adapters over the
@@ -23,27 +23,25 @@ type benchCase struct {
 	auth, form         string
 }
 
-// The adapters' overhead: the same requests through fiber (app.Handler on a
-// reused fasthttp.RequestCtx, the way fasthttp's server runs it) and
-// net/http (ServeMux.ServeHTTP with an httptest.ResponseRecorder).
+// The adapter's overhead: the same requests through fiber (app.Handler on a
+// reused fasthttp.RequestCtx, the way fasthttp's server runs it) and plain
+// net/http (adaptertest.PlainHandler, net/http straight onto core, with an
+// httptest.ResponseRecorder). Both protected routes answer
+// adaptertest.ProtectedResponse.
 func BenchmarkAdapters(b *testing.B) {
 	const issuer = "http://127.0.0.1:9"
 	k := newKit(b, issuer)
 
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	fiberadapter.Mount(app, k.srv)
-	app.Get("/api/me", fiberadapter.Middleware(k.srv, "read"), func(c *fiber.Ctx) error {
+	app.Get(adaptertest.PathMe, fiberadapter.Middleware(k.srv), func(c *fiber.Ctx) error {
 		info, _ := fiberadapter.TokenInfo(c)
-		return c.SendString(info.ClientID)
+		c.Set("Content-Type", "application/json")
+		return c.Send(adaptertest.ProtectedResponse(info, nil))
 	})
 	fh := app.Handler()
 
-	mux := http.NewServeMux()
-	nethttp.Mount(mux, k.srv)
-	mux.Handle("GET /api/me", nethttp.Middleware(k.srv, "read")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info, _ := nethttp.TokenInfo(r.Context())
-		_, _ = io.WriteString(w, info.ClientID)
-	})))
+	mux := adaptertest.PlainHandler(k.srv)
 
 	tokenForm := k.tokenForm("reader", "read")
 	var tok struct {
@@ -59,12 +57,12 @@ func BenchmarkAdapters(b *testing.B) {
 
 	cases := []benchCase{
 		{name: "token", method: "POST", path: "/oauth2/token", form: tokenForm},
-		{name: "protected", method: "GET", path: "/api/me", auth: "Bearer " + tok.AccessToken},
+		{name: "protected", method: "GET", path: adaptertest.PathMe, auth: "Bearer " + tok.AccessToken},
 		{name: "metadata", method: "GET", path: "/.well-known/oauth-authorization-server"},
 	}
 	for _, bc := range cases {
 		b.Run(bc.name+"/fiber", func(b *testing.B) { benchFiber(b, fh, bc) })
-		b.Run(bc.name+"/nethttp", func(b *testing.B) { benchNetHTTP(b, mux, bc) })
+		b.Run(bc.name+"/plain", func(b *testing.B) { benchNetHTTP(b, mux, bc) })
 	}
 }
 

@@ -5,7 +5,6 @@ go 1.26.0
 require (
 	github.com/gofiber/fiber/v2 v2.52.15
 	github.com/oauth2kit/oauth2kit v0.0.0
-	github.com/oauth2kit/oauth2kit/adapters/nethttp v0.0.0
 	github.com/valyala/fasthttp v1.78.0
 )
 
@@ -22,7 +21,4 @@ require (
 	golang.org/x/sys v0.50.0 // indirect
 )
 
-replace (
-	github.com/oauth2kit/oauth2kit => ../..
-	github.com/oauth2kit/oauth2kit/adapters/nethttp => ../nethttp
-)
+replace github.com/oauth2kit/oauth2kit => ../..

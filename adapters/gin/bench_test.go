@@ -11,40 +11,32 @@ import (
 	"github.com/gin-gonic/gin"
 
 	ginadapter "github.com/oauth2kit/oauth2kit/adapters/gin"
-	"github.com/oauth2kit/oauth2kit/adapters/nethttp"
 	"github.com/oauth2kit/oauth2kit/core"
+	"github.com/oauth2kit/oauth2kit/core/adaptertest"
 )
 
-// The gin adapter's overhead against the net/http adapter on the same
+// The gin adapter's overhead against plain net/http on the same
 // endpoints, in process: each request goes through the router's ServeHTTP
-// into an httptest.ResponseRecorder, no network. Both sides pay the same
-// harness cost (a recorder per request). Run with
+// into an httptest.ResponseRecorder, no network. The baseline is
+// adaptertest.PlainHandler, net/http straight onto core. Both sides pay the
+// same harness cost (a recorder per request) and answer the protected
+// route with adaptertest.ProtectedResponse. Run with
 //
 //	go test -run='^$' -bench=. -count=3
 
-// adapters build the same routes on each framework: the kit's endpoints
-// and GET /api/me behind the token check.
+// adapters build the same routes on each side: the kit's endpoints and
+// GET /api/me behind the token check.
 var adapters = []struct {
 	name  string
 	build func(*core.Server) http.Handler
 }{
-	{"nethttp", func(s *core.Server) http.Handler {
-		mux := http.NewServeMux()
-		nethttp.Mount(mux, s)
-		mux.Handle("GET /api/me", nethttp.Middleware(s)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			info, _ := nethttp.TokenInfo(r.Context())
-			w.Header().Set("Content-Type", "text/plain")
-			_, _ = io.WriteString(w, info.ClientID)
-		})))
-		return mux
-	}},
+	{"plain", adaptertest.PlainHandler},
 	{"gin", func(s *core.Server) http.Handler {
 		r := gin.New()
 		ginadapter.Mount(r, s)
-		r.GET("/api/me", ginadapter.Middleware(s), func(c *gin.Context) {
+		r.GET(adaptertest.PathMe, ginadapter.Middleware(s), func(c *gin.Context) {
 			info, _ := ginadapter.TokenInfo(c)
-			c.Header("Content-Type", "text/plain")
-			_, _ = c.Writer.WriteString(info.ClientID)
+			c.Data(http.StatusOK, "application/json", adaptertest.ProtectedResponse(info, nil))
 		})
 		return r
 	}},
@@ -88,7 +80,7 @@ func BenchmarkProtectedRoute(b *testing.B) {
 		b.Run(a.name, func(b *testing.B) {
 			k := newKit(b, nil)
 			h := a.build(k.srv)
-			req := httptest.NewRequest("GET", "/api/me", nil)
+			req := httptest.NewRequest("GET", adaptertest.PathMe, nil)
 			req.Header.Set("Authorization", "Bearer "+k.token(b, h, "/oauth2/token", "read"))
 			serve(b, h, req, nil, http.StatusOK)
 		})

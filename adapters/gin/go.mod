@@ -5,7 +5,6 @@ go 1.26.0
 require (
 	github.com/gin-gonic/gin v1.12.0
 	github.com/oauth2kit/oauth2kit v0.0.0
-	github.com/oauth2kit/oauth2kit/adapters/nethttp v0.0.0
 )
 
 require (
@@ -40,7 +39,4 @@ require (
 	google.golang.org/protobuf v1.36.10 // indirect
 )
 
-replace (
-	github.com/oauth2kit/oauth2kit => ../..
-	github.com/oauth2kit/oauth2kit/adapters/nethttp => ../nethttp
-)
+replace github.com/oauth2kit/oauth2kit => ../..
