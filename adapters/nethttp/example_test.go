@@ -1,47 +1,38 @@
 package nethttp_test
 
 import (
-	"context"
 	"crypto/rand"
 	"fmt"
 	"html"
-	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
-	"strings"
-
-	"golang.org/x/oauth2/clientcredentials"
+	"net/url"
+	"os"
 
 	"github.com/oauth2kit/oauth2kit/adapters/nethttp"
 	"github.com/oauth2kit/oauth2kit/core"
+	"github.com/oauth2kit/oauth2kit/core/adaptertest"
 	"github.com/oauth2kit/oauth2kit/core/memstore"
 )
 
-// exampleLogin is the application's login step: it renders a sign-in form
-// and, once the password checks out, hands the user to the server.
-type exampleLogin struct{ srv *core.Server }
+// login is the application's login step: it renders a sign-in form and,
+// once the password checks out, hands the user to the server.
+type login struct{ srv *core.Server }
 
-func (l *exampleLogin) Login(w core.Responder, _ core.Request, ar *core.AuthorizationRequest) {
+func (l *login) Login(w core.Responder, _ core.Request, ar *core.AuthorizationRequest) {
 	w.SetHeader("Content-Type", "text/html; charset=utf-8")
-	_ = w.Send(200, []byte(`<form method="post" action="`+html.EscapeString(ar.ProcessLoginURL)+`">`+
+	_ = w.Send(http.StatusOK, []byte(`<form method="post" action="`+html.EscapeString(ar.ProcessLoginURL)+`">`+
 		ar.HiddenFields()+`<input name="username"><input type="password" name="password"><button>Sign in</button></form>`))
 }
 
-func (l *exampleLogin) ProcessLogin(w core.Responder, r core.Request, ar *core.AuthorizationRequest) {
+func (l *login) ProcessLogin(w core.Responder, r core.Request, ar *core.AuthorizationRequest) {
+	// nethttp.Unwrap(r) is the *http.Request, for the app's own cookies.
 	if ar.Form.Get("username") != "alice" || ar.Form.Get("password") != "wonderland" { // check your user store here
 		l.Login(w, r, ar)
 		return
 	}
 	l.srv.SendGrant(w, r, ar, "alice", "")
-}
-
-func randomKey() []byte {
-	k := make([]byte, 32)
-	if _, err := rand.Read(k); err != nil {
-		log.Fatal(err)
-	}
-	return k
 }
 
 // Mount the authorization server on an http.ServeMux next to an API that
@@ -52,26 +43,26 @@ func Example() {
 	ts := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + ts.Listener.Addr().String()
 
+	// Load both keys from your secret store and keep them stable: tokens
+	// and pending logins are sealed with them.
+	cryptKey, signKey := make([]byte, 32), make([]byte, 32)
+	rand.Read(cryptKey)
+	rand.Read(signKey)
+
 	store := memstore.New()
-	login := &exampleLogin{}
-	srv, err := core.New(core.Config{
-		Issuer:   issuer,
-		CryptKey: randomKey(), // load both from your secret store, keep them stable
-		SignKey:  randomKey(),
-		Scopes:   []string{"read", "write"},
-	}, store, login)
+	l := &login{}
+	srv, err := core.New(core.Config{Issuer: issuer, CryptKey: cryptKey, SignKey: signKey, Scopes: []string{"read", "write"}}, store, l)
 	if err != nil {
 		log.Fatal(err)
 	}
-	login.srv = srv
+	l.srv = srv
 
-	// A back-end job authenticating as itself (client_credentials). The
-	// secret is shown once and stored only hashed.
-	client, secret, err := core.NewClient(core.ClientSpec{
-		ID:         "reporting",
-		Name:       "Reporting job",
-		GrantTypes: []string{core.GrantClientCredentials},
-		Scopes:     []string{"read"},
+	// A browser app signing its users in (authorization code with PKCE).
+	client, _, err := core.NewClient(core.ClientSpec{
+		ID:           "web",
+		Public:       true,
+		RedirectURIs: []string{"https://app.example.com/callback"},
+		Scopes:       []string{"read"},
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -79,35 +70,36 @@ func Example() {
 	store.AddClient(client)
 
 	mux := http.NewServeMux()
+	// Behind a reverse proxy, add nethttp.TrustedProxies(...) so that the
+	// failure throttles count each client apart.
 	nethttp.Mount(mux, srv) // /oauth2/authorize, /oauth2/token, ... and the metadata
 	report := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info, _ := nethttp.TokenInfo(r.Context())
-		fmt.Fprintf(w, "report for %s (scope %q)\n", info.ClientID, info.Scope)
+		fmt.Fprintf(w, "report for %s (client %q, scope %q)\n", info.UserID, info.ClientID, info.Scope)
 	})
 	mux.Handle("GET /api/report", nethttp.Middleware(srv, "read")(report))
 	ts.Config.Handler = mux
 	ts.Start()
 	defer ts.Close()
 
-	// Without a token: 401 and a Bearer challenge.
-	res, err := http.Get(ts.URL + "/api/report")
+	// A user's browser and the client app (golang.org/x/oauth2, say) go
+	// through the flow; adaptertest.Flow plays both and prints each step.
+	err = adaptertest.Flow{
+		Issuer:      issuer,
+		ClientID:    "web",
+		RedirectURI: "https://app.example.com/callback",
+		Scope:       "read",
+		Login:       url.Values{"username": {"alice"}, "password": {"wonderland"}},
+		API:         ts.URL + "/api/report",
+	}.Run(os.Stdout)
 	if err != nil {
 		log.Fatal(err)
 	}
-	res.Body.Close()
-	fmt.Println(res.StatusCode, strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer realm="))
-
-	// With a token from the token endpoint, through golang.org/x/oauth2.
-	cc := clientcredentials.Config{ClientID: "reporting", ClientSecret: secret, TokenURL: issuer + "/oauth2/token", Scopes: []string{"read"}}
-	res, err = cc.Client(context.Background()).Get(ts.URL + "/api/report")
-	if err != nil {
-		log.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	fmt.Print(res.StatusCode, " ", string(body))
 
 	// Output:
-	// 401 true
-	// 200 report for reporting (scope "read")
+	// GET /api/report without a token: 401, Bearer challenge
+	// GET /oauth2/authorize: 200, a form posting to /oauth2/login
+	// POST /oauth2/login: 303 to https://app.example.com/callback with a code
+	// POST /oauth2/token: 200, a Bearer token with scope "read"
+	// GET /api/report with the token: 200, report for alice (client "web", scope "read")
 }
