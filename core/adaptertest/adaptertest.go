@@ -18,7 +18,14 @@
 //
 // Run builds a fresh core.Server (memory store, its own login page and
 // consent step, its own clients) for every subtest and calls the Mount once
-// per subtest.
+// per subtest. RunClientAddress checks, with two Mounts (behind a trusted
+// proxy, and with nothing configured), the client address the failure
+// throttles count by.
+//
+// Besides the suites: PlainHandler is net/http straight onto a core.Server,
+// the baseline of the adapters' benchmarks, and Flow walks the
+// authorization code flow as a browser and a client would, the driving
+// half of the adapters' Examples.
 package adaptertest
 
 import (
