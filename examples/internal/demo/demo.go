@@ -89,7 +89,7 @@ func PurgeEvery(ctx context.Context, every time.Duration, purge func(context.Con
 
 // Me is the protected API's answer: {"sub","client_id","scope"}.
 func Me(info *core.TokenInfo) []byte {
-	b, _ := json.Marshal(map[string]string{"sub": info.UserID, "client_id": info.ClientID, "scope": info.Scope})
+	b, _ := json.Marshal(map[string]string{"sub": info.Subject(), "client_id": info.ClientID, "scope": info.Scope})
 	return b
 }
 

@@ -388,7 +388,7 @@ func TestR49_Introspection(t *testing.T) {
 	}{
 		"none":                 {nil, "token=" + ts.at, 401},
 		"wrong secret":         {basicHdr(confID, "wrong"), "token=" + ts.at, 401},
-		"public client":        {nil, "token=" + ts.at + "&client_id=" + pubID, 400},
+		"public client":        {nil, "token=" + ts.at + "&client_id=" + pubID, 401}, // no client authentication: RFC 7662 §2.1
 		"public client, Basic": {basicHdr(pubID, ""), "token=" + ts.at, 401},
 		"bearer":               {http.Header{"Authorization": {"Bearer " + ts.at}}, "token=" + ts.at, 401},
 	} {

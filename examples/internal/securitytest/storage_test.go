@@ -304,8 +304,16 @@ func TestR53_AccessTokensSealed(t *testing.T) {
 	// decoded length depends on the body's length modulo 4: tokens of
 	// several lengths cover every case.
 	residues := map[int]bool{}
+	// Client credentials tokens and users' tokens (which carry the user id
+	// besides): between them the lengths reach every residue.
+	var ats []string
 	for _, scope := range []string{"read", "admin", "read write", "admin write", "admin read write", "admin read"} {
-		at := wantTokenResponse(t, e.tokenRaw("grant_type=client_credentials&scope="+url.QueryEscape(scope), e.basic(confID)), false)["access_token"].(string)
+		ats = append(ats, wantTokenResponse(t, e.tokenRaw("grant_type=client_credentials&scope="+url.QueryEscape(scope), e.basic(confID)), false)["access_token"].(string))
+	}
+	for _, scope := range []string{"read", "write", "read write", "read admin", "admin write read"} {
+		ats = append(ats, e.tokens(confID, "", scope).at)
+	}
+	for _, at := range ats {
 		b := strings.SplitN(at, ".", 3)[2]
 		residues[len(b)%4] = true
 		for _, ins := range []string{"\n", "\r", "\r\n", "\n\n", "\n\n\n"} {
