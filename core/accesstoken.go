@@ -183,7 +183,7 @@ func (s *Server) openAccessToken(tok string, now time.Time, info *TokenInfo) err
 	// Whole seconds, no multiplication: nothing here can overflow whatever
 	// the decoded values (iat is bounded on both sides first).
 	iat, exp := info.IssuedAt.Unix(), info.ExpiresAt.Unix()
-	if iat <= 0 || iat > now.Unix()+60 || exp < iat || exp-iat > int64(s.cfg.AccessTokenLifetime/time.Second)+60 {
+	if iat <= 0 || iat > now.Unix()+60 || exp < iat || exp-iat > int64(s.cfg.Lifetimes.AccessToken/time.Second)+60 {
 		return errBadToken
 	}
 	if now.Unix() >= exp {

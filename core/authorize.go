@@ -8,13 +8,13 @@ import (
 // Authorize is the authorization endpoint (RFC 6749 §4.1.1), GET or POST.
 func (s *Server) Authorize(w Responder, r Request) { s.serve(&epAuthorize, w, r) }
 
-var epAuthorize = endpoint{field: "AuthorizeURL", path: func(c *Config) *string { return &c.AuthorizeURL }, def: "/oauth2/authorize",
+var epAuthorize = endpoint{field: "Paths.Authorize", path: func(c *Config) *string { return &c.Paths.Authorize }, def: "/oauth2/authorize",
 	methods: []string{"GET", "HEAD", "POST"}, allow: hdrAllowGetPost, page: true, meta: "authorization_endpoint", serve: (*Server).authorize}
 
 func (s *Server) authorize(w Responder, r Request) {
 	raw := r.RawQuery() // GET, HEAD
 	if r.Method() == "POST" {
-		body, err := readBody(r, s.cfg.MaxBodyBytes)
+		body, err := readBody(r, s.cfg.Limits.MaxBodyBytes)
 		if err != nil || !isForm(r) {
 			s.errorPage(w, r, 400, ErrInvalidRequest, "the request body must be a form of limited size")
 			return
@@ -23,7 +23,7 @@ func (s *Server) authorize(w Responder, r Request) {
 	}
 	var f params
 	var dups []string
-	if err := parseParamsDups(raw, s.cfg.MaxParams, s.cfg.MaxValueLength, &f, &dups); err != nil {
+	if err := parseParamsDups(raw, s.cfg.Limits.MaxParams, s.cfg.Limits.MaxValueLength, &f, &dups); err != nil {
 		s.errorPage(w, r, 400, ErrInvalidRequest, "malformed or oversized request parameters")
 		return
 	}
@@ -122,7 +122,7 @@ func (s *Server) authorize(w Responder, r Request) {
 		return
 	}
 	p.scope = scope
-	p.exp = s.now().Add(s.cfg.LoginLifetime).Unix()
+	p.exp = s.now().Add(s.cfg.Lifetimes.Login).Unix()
 	// The browser session (and its cookie) is made when a form is sealed
 	// for it (AuthorizationRequest.seal): an app that knows the user and
 	// calls SendGrant at once needs neither.

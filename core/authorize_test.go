@@ -489,12 +489,12 @@ func TestR09_CodeLifetimeSingleUseEntropy(t *testing.T) {
 		}
 	})
 	t.Run("configured lifetime is capped at 10 min", func(t *testing.T) {
-		e := newEnv(t, false, func(c *core.Config) { c.CodeLifetime = 10 * time.Minute })
+		e := newEnv(t, false, func(c *core.Config) { c.Lifetimes.Code = 10 * time.Minute })
 		code := e.code("")
 		e.now = e.now.Add(10 * time.Minute)
 		w := e.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {confCB}, "code_verifier": {verifier}}, basic("conf", e.secret))
 		wantTokenError(t, w, 400, "invalid_grant")
-		_, err := core.New(core.Config{Issuer: issuer, CryptKey: signKey, SignKey: signKey, CodeLifetime: 10*time.Minute + time.Second}, e.store, authFor(e, false))
+		_, err := core.New(core.Config{Issuer: issuer, Keys: core.Keys{CryptKey: signKey, SignKey: signKey}, Lifetimes: core.Lifetimes{Code: 10*time.Minute + time.Second}}, e.store, authFor(e, false))
 		if err == nil {
 			t.Errorf("a code lifetime over 10 minutes was accepted")
 		}
@@ -1357,7 +1357,7 @@ func TestLateHandleSetsNoCookie(t *testing.T) {
 }
 
 func TestLoginThrottling(t *testing.T) {
-	e := newEnv(t, false, func(c *core.Config) { c.MaxLoginFailures = 3; c.MaxLoginFailuresPerAddr = 5 })
+	e := newEnv(t, false, func(c *core.Config) { c.LoginThrottle.PerAccount = 3; c.LoginThrottle.PerAddr = 5 })
 	// Rebuild the server with the throttling authenticator.
 	cfg := e.srv.Config()
 	srv, err := core.New(cfg, e.store, &throttledAuth{testAuth{srv: &e.srv}})
@@ -1440,10 +1440,10 @@ func newSessionServer(t *testing.T, auth interface {
 	t.Helper()
 	store := memstore.New()
 	srv, err := core.New(core.Config{
-		Issuer:   "https://auth.example.com",
-		CryptKey: []byte("a test crypt key of 32+ bytes!!!"),
-		SignKey:  []byte("a test sign key of 32+ bytes!!!!"),
-		Scopes:   []string{"read"},
+		Issuer: "https://auth.example.com",
+		Keys:   core.Keys{CryptKey: []byte("a test crypt key of 32+ bytes!!!"), SignKey: []byte("a test sign key of 32+ bytes!!!!")},
+
+		Scopes: []string{"read"},
 	}, store, auth)
 	if err != nil {
 		t.Fatal(err)

@@ -68,7 +68,7 @@ func (c *ttlCache[V]) forget(id string) {
 }
 
 // getClient is Storage.GetClient behind the optional client cache
-// (Config.ClientCacheTTL). Callers get their own copy.
+// (Config.Caches.Client). Callers get their own copy.
 func (s *Server) getClient(ctx context.Context, id string) (*Client, error) {
 	now := s.now()
 	if c, ok := s.clients.get(id, now); ok {
@@ -88,5 +88,5 @@ func (s *Server) getClient(ctx context.Context, id string) (*Client, error) {
 
 // ForgetClient drops a client from the client cache at once (after
 // deleting it or rotating its secret through this process). Other
-// instances notice within Config.ClientCacheTTL.
+// instances notice within Config.Caches.Client.
 func (s *Server) ForgetClient(id string) { s.clients.forget(id) }

@@ -16,7 +16,7 @@ func (nopAuth) ProcessLogin(Responder, Request, *AuthorizationRequest) {}
 // bugs): the lifetime comparison must not overflow.
 func TestAccessTokenLifetimeOverflow(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	s, err := New(Config{Issuer: "https://as.example", CryptKey: make([]byte, 32), SignKey: make([]byte, 32),
+	s, err := New(Config{Issuer: "https://as.example", Keys: Keys{CryptKey: make([]byte, 32), SignKey: make([]byte, 32)},
 		Now: func() time.Time { return now }}, nopStore{}, nopAuth{})
 	if err != nil {
 		t.Fatal(err)

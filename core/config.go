@@ -42,7 +42,10 @@ const (
 	PKCEOptional
 )
 
-// Config configures a Server. Only Issuer, CryptKey and SignKey are required.
+// Config configures a Server. Only Issuer and Keys (CryptKey and SignKey)
+// are required; every other zero value is the safe default named in its
+// comment. Fields are grouped by concern, one sub-struct per group, as
+// each feature after these gets its own.
 type Config struct {
 	// Issuer is the server's identifier (RFC 8414), an https URL (http only
 	// for loopback), without query or fragment. It is sent as "iss" in
@@ -50,35 +53,19 @@ type Config struct {
 	// byte.
 	Issuer string
 
-	// Endpoint paths (the original library's authorize_url,
-	// process_login_url and token_url, plus the modern ones). Defaults:
-	// /oauth2/authorize, /oauth2/login, /oauth2/token, /oauth2/revoke,
-	// /oauth2/introspect, /.well-known/oauth-authorization-server.
-	AuthorizeURL    string
-	ProcessLoginURL string
-	TokenURL        string
-	RevokeURL       string
-	IntrospectURL   string
-	MetadataURL     string
+	// Paths are the endpoint paths.
+	Paths Paths
 
-	// CryptKey and SignKey are the current key generation (the original
-	// library's crypt_key and sign_key); at least 32 random bytes each.
-	// KeyID names it inside tokens (derived from the keys when empty).
-	CryptKey []byte
-	SignKey  []byte
-	KeyID    string
+	// Keys is the current key generation: it mints every token (the
+	// original library's crypt_key and sign_key).
+	Keys Keys
 	// VerifyKeys are older generations still accepted (never used to
 	// mint). Drop one when the longest-lived token it could have minted
 	// (a refresh token) has expired.
 	VerifyKeys []Keys
 
-	// Lifetimes. Defaults: access token 1 h, refresh token 30 days (renewed
-	// on each rotation, so it also bounds inactivity), code 60 s (at most
-	// 10 min), pending login/consent 15 min.
-	AccessTokenLifetime  time.Duration
-	RefreshTokenLifetime time.Duration
-	CodeLifetime         time.Duration
-	LoginLifetime        time.Duration
+	// Lifetimes of what the server issues.
+	Lifetimes Lifetimes
 
 	// Scopes the server knows. A request naming another gets
 	// invalid_scope. Empty: any syntactically valid scope.
@@ -104,48 +91,103 @@ type Config struct {
 	// {"error":{"type":"OAuthException","message":"<code>: <text>"}}.
 	Draft10ErrorEnvelope bool
 
-	// RevocationCacheTTL bounds how long the resource check may cache the
-	// answer "this grant is not revoked". 0 (the default) asks the store on
-	// every check: revocation is exact. Introspection is always exact.
-	RevocationCacheTTL time.Duration
+	// Limits bound what a request may carry.
+	Limits Limits
 
-	// ClientCacheTTL lets the server keep clients it looked up for this
-	// long (0, the default: every request reads the store). A deleted
-	// client or a rotated secret then takes effect on other instances
-	// after at most this long; Server.ForgetClient drops one at once here.
-	ClientCacheTTL time.Duration
+	// AuthThrottle throttles client authentication, per client id
+	// (PerAccount) and per remote address: after too many failures within
+	// Window, further attempts get 429 with Retry-After until the window
+	// ends. Defaults: 10 failures per client, 50 per address, 1 minute.
+	AuthThrottle Throttle
+	// LoginThrottle throttles logins, for apps that report failed logins
+	// with Server.LoginFailed and ask Server.LoginAllowed first: per user
+	// name (PerAccount; whether or not the user exists, so the answer
+	// reveals nothing) and per address. Defaults: 10, 30, 5 minutes.
+	LoginThrottle Throttle
 
-	// Limits on request size. Defaults: body 64 KiB, 64 parameters, 4 KiB
-	// per value.
-	MaxBodyBytes   int64
-	MaxParams      int
-	MaxValueLength int
-
-	// Client authentication throttling (per client id and per remote
-	// address): after MaxAuthFailures failures within AuthFailureWindow,
-	// further attempts get 429 with Retry-After until the window ends.
-	// Defaults: 10 failures per client, 50 per address, 1 minute.
-	MaxAuthFailures        int
-	MaxAuthFailuresPerAddr int
-	AuthFailureWindow      time.Duration
-
-	// Login throttling, for apps that report failed logins with
-	// Server.LoginFailed and ask Server.LoginAllowed first: after
-	// MaxLoginFailures failures for one user name (whether or not it
-	// exists, so the answer reveals nothing) or MaxLoginFailuresPerAddr
-	// from one address within LoginFailureWindow, logins are refused with
-	// 429 and Retry-After. Defaults: 10, 30, 5 minutes.
-	MaxLoginFailures        int
-	MaxLoginFailuresPerAddr int
-	LoginFailureWindow      time.Duration
+	// Caches trade exactness for fewer storage reads; both are off by
+	// default.
+	Caches Caches
 
 	// Logger receives security events (code replay, refresh reuse, storage
 	// failures). Tokens, codes, secrets and passwords are never logged.
 	// Default: slog.Default().
 	Logger *slog.Logger
 
-	// Now replaces the clock in tests.
+	// Now replaces the clock in tests. Default: time.Now.
 	Now func() time.Time
+}
+
+// Paths are the endpoint paths (the original library's authorize_url,
+// process_login_url and token_url, plus the modern ones). Each must start
+// with "/" and differ from the others.
+type Paths struct {
+	// Authorize is the authorization endpoint. Default: /oauth2/authorize.
+	Authorize string
+	// ProcessLogin is where the login and consent forms post. Default:
+	// /oauth2/login.
+	ProcessLogin string
+	// Token is the token endpoint. Default: /oauth2/token.
+	Token string
+	// Revoke is the revocation endpoint (RFC 7009). Default: /oauth2/revoke.
+	Revoke string
+	// Introspect is the introspection endpoint (RFC 7662). Default:
+	// /oauth2/introspect.
+	Introspect string
+	// Metadata serves the authorization server metadata (RFC 8414).
+	// Default: /.well-known/oauth-authorization-server.
+	Metadata string
+}
+
+// Lifetimes of what the server issues.
+type Lifetimes struct {
+	// AccessToken lifetime. Default: 1 hour.
+	AccessToken time.Duration
+	// RefreshToken lifetime, renewed on each rotation (so it also bounds
+	// inactivity). Default: 30 days.
+	RefreshToken time.Duration
+	// Code is the authorization code lifetime. Default: 60 seconds; at
+	// most 10 minutes.
+	Code time.Duration
+	// Login bounds how long a pending login or consent form stays usable.
+	// Default: 15 minutes.
+	Login time.Duration
+}
+
+// Limits bound the size of requests.
+type Limits struct {
+	// MaxBodyBytes bounds a request body. Default: 64 KiB.
+	MaxBodyBytes int64
+	// MaxParams bounds the parameters of a query or form. Default: 64.
+	MaxParams int
+	// MaxValueLength bounds one parameter value. Default: 4 KiB.
+	MaxValueLength int
+}
+
+// Throttle is a failure throttle: after PerAccount failures for one
+// account, or PerAddr from one remote address, within Window, further
+// attempts are refused (429, Retry-After) until the window ends. Zero
+// fields take the defaults of the Config field holding the Throttle.
+type Throttle struct {
+	// PerAccount bounds failures for one client id or user name.
+	PerAccount int
+	// PerAddr bounds failures from one remote address.
+	PerAddr int
+	// Window is how long failures count.
+	Window time.Duration
+}
+
+// Caches are the server's optional caches. Both are per instance.
+type Caches struct {
+	// Revocation bounds how long the resource check may cache the answer
+	// "this grant is not revoked". 0 (the default) asks the store on
+	// every check: revocation is exact. Introspection is always exact.
+	Revocation time.Duration
+	// Client lets the server keep clients it looked up for this long (0,
+	// the default: every request reads the store). A deleted client or a
+	// rotated secret then takes effect on other instances after at most
+	// this long; Server.ForgetClient drops one at once here.
+	Client time.Duration
 }
 
 const (
@@ -188,35 +230,35 @@ func (c *Config) setDefaults(routes []*endpoint) error {
 			*p = v
 		}
 	}
-	dur(&c.AccessTokenLifetime, time.Hour)
-	dur(&c.RefreshTokenLifetime, 30*24*time.Hour)
-	dur(&c.CodeLifetime, 60*time.Second)
-	dur(&c.LoginLifetime, 15*time.Minute)
-	dur(&c.AuthFailureWindow, time.Minute)
-	dur(&c.LoginFailureWindow, 5*time.Minute)
-	if c.CodeLifetime > maxCodeLifetime {
-		return errors.New("oauth2kit: CodeLifetime is at most 10 minutes")
+	dur(&c.Lifetimes.AccessToken, time.Hour)
+	dur(&c.Lifetimes.RefreshToken, 30*24*time.Hour)
+	dur(&c.Lifetimes.Code, 60*time.Second)
+	dur(&c.Lifetimes.Login, 15*time.Minute)
+	dur(&c.AuthThrottle.Window, time.Minute)
+	dur(&c.LoginThrottle.Window, 5*time.Minute)
+	if c.Lifetimes.Code > maxCodeLifetime {
+		return errors.New("oauth2kit: Config.Lifetimes.Code is at most 10 minutes")
 	}
-	if c.MaxBodyBytes <= 0 {
-		c.MaxBodyBytes = 64 << 10
+	if c.Limits.MaxBodyBytes <= 0 {
+		c.Limits.MaxBodyBytes = 64 << 10
 	}
-	if c.MaxParams <= 0 {
-		c.MaxParams = 64
+	if c.Limits.MaxParams <= 0 {
+		c.Limits.MaxParams = 64
 	}
-	if c.MaxValueLength <= 0 {
-		c.MaxValueLength = 4096
+	if c.Limits.MaxValueLength <= 0 {
+		c.Limits.MaxValueLength = 4096
 	}
-	if c.MaxAuthFailures <= 0 {
-		c.MaxAuthFailures = 10
+	if c.AuthThrottle.PerAccount <= 0 {
+		c.AuthThrottle.PerAccount = 10
 	}
-	if c.MaxAuthFailuresPerAddr <= 0 {
-		c.MaxAuthFailuresPerAddr = 50
+	if c.AuthThrottle.PerAddr <= 0 {
+		c.AuthThrottle.PerAddr = 50
 	}
-	if c.MaxLoginFailures <= 0 {
-		c.MaxLoginFailures = 10
+	if c.LoginThrottle.PerAccount <= 0 {
+		c.LoginThrottle.PerAccount = 10
 	}
-	if c.MaxLoginFailuresPerAddr <= 0 {
-		c.MaxLoginFailuresPerAddr = 30
+	if c.LoginThrottle.PerAddr <= 0 {
+		c.LoginThrottle.PerAddr = 30
 	}
 	for _, s := range c.Scopes {
 		if !validScopeToken(s) {
@@ -240,9 +282,8 @@ func (c *Config) setDefaults(routes []*endpoint) error {
 // String describes the configuration without its key material, so a
 // Config (or Server.Config()) printed with %v or %+v leaks no key.
 func (c Config) String() string {
-	return fmt.Sprintf("core.Config{Issuer:%q AuthorizeURL:%q ProcessLoginURL:%q TokenURL:%q RevokeURL:%q IntrospectURL:%q MetadataURL:%q KeyID:%q CryptKey:[redacted] SignKey:[redacted] VerifyKeys:%d AccessTokenLifetime:%v RefreshTokenLifetime:%v CodeLifetime:%v Scopes:%q Profile:%d}",
-		c.Issuer, c.AuthorizeURL, c.ProcessLoginURL, c.TokenURL, c.RevokeURL, c.IntrospectURL, c.MetadataURL, c.KeyID,
-		len(c.VerifyKeys), c.AccessTokenLifetime, c.RefreshTokenLifetime, c.CodeLifetime, c.Scopes, c.Profile)
+	return fmt.Sprintf("core.Config{Issuer:%q Paths:%+v Keys:{ID:%s CryptKey:[redacted] SignKey:[redacted]} VerifyKeys:%d Lifetimes:%+v Scopes:%q Profile:%d}",
+		c.Issuer, c.Paths, c.Keys.ID, len(c.VerifyKeys), c.Lifetimes, c.Scopes, c.Profile)
 }
 
 // LogValue keeps key material out of structured logs.

@@ -17,10 +17,10 @@ import (
 // ("app", redirect http://127.0.0.1/cb) and returns the pieces.
 func exampleServer(auth core.Authenticator, mod ...func(*core.Config)) (*core.Server, *memstore.Store) {
 	cfg := core.Config{
-		Issuer:   "https://auth.example.com",
-		CryptKey: []byte("an example crypt key, 32+ bytes!"), // use crypto/rand in production
-		SignKey:  []byte("an example sign key, 32+ bytes!!"),
-		Scopes:   []string{"read", "write"},
+		Issuer: "https://auth.example.com",
+		Keys:   core.Keys{CryptKey: []byte("an example crypt key, 32+ bytes!"), SignKey: []byte("an example sign key, 32+ bytes!!")}, // use crypto/rand in production
+
+		Scopes: []string{"read", "write"},
 	}
 	for _, m := range mod {
 		m(&cfg)
@@ -164,11 +164,11 @@ func (a *throttledLogin) ProcessLogin(w core.Responder, r core.Request, ar *core
 	a.Login(w, r, ar)
 }
 
-// Login throttling: after Config.MaxLoginFailures failures for one user
+// Login throttling: after Config.LoginThrottle.PerAccount failures for one user
 // name, even the right password is refused until the window ends.
 func ExampleServer_LoginAllowed() {
 	auth := &throttledLogin{}
-	srv, _ := exampleServer(auth, func(c *core.Config) { c.MaxLoginFailures = 3 })
+	srv, _ := exampleServer(auth, func(c *core.Config) { c.LoginThrottle.PerAccount = 3 })
 	auth.srv = srv
 	b := &exampleBrowser{srv: srv}
 	page := b.do("GET", "/oauth2/authorize", exampleAuthorizeQuery, "")
@@ -190,7 +190,7 @@ func ExampleConfig_keyRotation() {
 	newKeys := core.Keys{ID: "2026-12", CryptKey: []byte(strings.Repeat("n", 32)), SignKey: []byte(strings.Repeat("N", 32))}
 	build := func(current core.Keys, verify ...core.Keys) *core.Server {
 		srv, store := exampleServer(&knownUser{}, func(c *core.Config) {
-			c.KeyID, c.CryptKey, c.SignKey, c.VerifyKeys = current.ID, current.CryptKey, current.SignKey, verify
+			c.Keys.ID, c.Keys.CryptKey, c.Keys.SignKey, c.VerifyKeys = current.ID, current.CryptKey, current.SignKey, verify
 		})
 		c, _, _ := core.NewClient(core.ClientSpec{ID: "svc", Secret: strings.Repeat("s", 40), GrantTypes: []string{core.GrantClientCredentials}})
 		store.AddClient(c)

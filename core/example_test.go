@@ -64,10 +64,10 @@ func Example() {
 	store := memstore.New()
 	auth := &loginPage{}
 	srv, err := core.New(core.Config{
-		Issuer:   "https://auth.example.com",
-		CryptKey: []byte("an example crypt key, 32+ bytes!"), // use crypto/rand in production
-		SignKey:  []byte("an example sign key, 32+ bytes!!"),
-		Scopes:   []string{"read", "write"},
+		Issuer: "https://auth.example.com",
+		Keys:   core.Keys{CryptKey: []byte("an example crypt key, 32+ bytes!"), SignKey: []byte("an example sign key, 32+ bytes!!")}, // use crypto/rand in production
+
+		Scopes: []string{"read", "write"},
 	}, store, auth)
 	if err != nil {
 		panic(err)

@@ -372,7 +372,7 @@ var fuzzTokenParams = []string{"grant_type", "code", "redirect_uri", "code_verif
 // a JSON error, and a repeated token parameter is always invalid_request.
 func FuzzTokenRequestForm(f *testing.F) {
 	k := newRKit(f, func(c *core.Config) {
-		c.MaxAuthFailures, c.MaxAuthFailuresPerAddr = 10, 50 // the defaults: 429 is an answer too
+		c.AuthThrottle.PerAccount, c.AuthThrottle.PerAddr = 10, 50 // the defaults: 429 is an answer too
 	})
 	code := k.code("read")
 	_, rt := k.tokens("read")
@@ -441,7 +441,7 @@ func FuzzErrorDescription(f *testing.F) {
 		// endpoint answers invalid_request, the authorization endpoint an
 		// error page (it cannot trust the redirect URI of a request it
 		// could not parse). Found by the fuzzer: a 5 kB description.
-		tooLong := len(desc) > k.srv.Config().MaxValueLength
+		tooLong := len(desc) > k.srv.Config().Limits.MaxValueLength
 		// The token endpoint names the scope the client may not have.
 		w := kt.post("/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "scope": {desc}}.Encode(), basic("scoped", k.secret))
 		switch {

@@ -79,7 +79,7 @@ func (s *Server) exchangeCode(ctx context.Context, c *Client, f *params) (*token
 		res.refresh = tok
 		return &RefreshToken{
 			Sig: sig, FamilyID: g.ID, ClientID: c.ID, UserID: g.UserID, Scope: g.Scope,
-			AdditionalInfo: g.AdditionalInfo, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenLifetime),
+			AdditionalInfo: g.AdditionalInfo, CreatedAt: now, ExpiresAt: now.Add(s.cfg.Lifetimes.RefreshToken),
 		}, nil
 	}
 	sigs := s.codeSigs(code, c)

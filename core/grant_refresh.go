@@ -49,7 +49,7 @@ func (s *Server) refresh(ctx context.Context, c *Client, f *params) (*tokenResul
 		// access token is narrowed (RFC 6749 §6).
 		return &RefreshToken{
 			Sig: nsig, FamilyID: old.FamilyID, ClientID: c.ID, UserID: old.UserID, Scope: old.Scope,
-			AdditionalInfo: old.AdditionalInfo, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenLifetime),
+			AdditionalInfo: old.AdditionalInfo, CreatedAt: now, ExpiresAt: now.Add(s.cfg.Lifetimes.RefreshToken),
 		}, nil
 	})
 	switch {

@@ -118,12 +118,12 @@ func newEnv(t *testing.T, consent bool, mod ...func(*core.Config)) *env {
 	t.Helper()
 	e := &env{t: t, store: memstore.New(), now: time.Unix(1_800_000_000, 0)}
 	cfg := core.Config{
-		Issuer:   issuer,
-		CryptKey: []byte("0123456789abcdef0123456789abcdef"),
-		SignKey:  []byte("fedcba9876543210fedcba9876543210"),
-		Scopes:   []string{"read", "write", "admin"},
-		Now:      func() time.Time { return e.now },
-		Logger:   slog.New(slog.DiscardHandler),
+		Issuer: issuer,
+		Keys:   core.Keys{CryptKey: []byte("0123456789abcdef0123456789abcdef"), SignKey: []byte("fedcba9876543210fedcba9876543210")},
+
+		Scopes: []string{"read", "write", "admin"},
+		Now:    func() time.Time { return e.now },
+		Logger: slog.New(slog.DiscardHandler),
 	}
 	for _, m := range mod {
 		m(&cfg)

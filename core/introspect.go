@@ -11,7 +11,7 @@ import (
 // them. Anything unusable is exactly {"active":false}.
 func (s *Server) Introspect(w Responder, r Request) { s.serve(&epIntrospect, w, r) }
 
-var epIntrospect = endpoint{field: "IntrospectURL", path: func(c *Config) *string { return &c.IntrospectURL }, def: "/oauth2/introspect",
+var epIntrospect = endpoint{field: "Paths.Introspect", path: func(c *Config) *string { return &c.Paths.Introspect }, def: "/oauth2/introspect",
 	methods: []string{"POST"}, allow: hdrAllowPost, meta: "introspection_endpoint", serve: (*Server).introspect}
 
 func (s *Server) introspect(w Responder, r Request) {

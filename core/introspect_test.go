@@ -97,7 +97,7 @@ func TestR49_Introspection(t *testing.T) {
 		wantJSONHeaders(t, w)
 	}
 	// Expired access and refresh tokens.
-	e2 := newEnv(t, false, func(c *core.Config) { c.RefreshTokenLifetime = 2 * time.Hour })
+	e2 := newEnv(t, false, func(c *core.Config) { c.Lifetimes.RefreshToken = 2 * time.Hour })
 	at2, rt2 := e2.tokens("read")
 	e2.now = e2.now.Add(time.Hour)
 	if w := e2.post("/oauth2/introspect", url.Values{"token": {at2}}, basic("conf", e2.secret)); string(w.body) != `{"active":false}` {

@@ -114,7 +114,7 @@ func (s *Server) newAuthorizationRequest(p *pending, sess string, w Responder, r
 	return &AuthorizationRequest{
 		ClientID: p.clientID, ClientName: p.clientName, RedirectURI: p.redirect,
 		Scope: p.scope, Scopes: scopes, State: p.state, UserID: p.userID,
-		ProcessLoginURL: s.cfg.ProcessLoginURL,
+		ProcessLoginURL: s.cfg.Paths.ProcessLogin,
 		p:               *p, sess: sess, srv: s, w: w, r: r,
 	}
 }
@@ -126,14 +126,14 @@ func (s *Server) newAuthorizationRequest(p *pending, sess string, w Responder, r
 // decision itself.
 func (s *Server) ProcessLogin(w Responder, r Request) { s.serve(&epProcessLogin, w, r) }
 
-var epProcessLogin = endpoint{field: "ProcessLoginURL", path: func(c *Config) *string { return &c.ProcessLoginURL }, def: "/oauth2/login",
+var epProcessLogin = endpoint{field: "Paths.ProcessLogin", path: func(c *Config) *string { return &c.Paths.ProcessLogin }, def: "/oauth2/login",
 	methods: []string{"POST"}, allow: hdrAllowPost, page: true, serve: (*Server).processLogin}
 
 func (s *Server) processLogin(w Responder, r Request) {
 	var f params
 	// The sealed handle carries state, redirect URI and scope: allow it
 	// the size the server may mint.
-	if err := readForm(r, s.cfg.MaxBodyBytes, s.cfg.MaxParams, max(s.cfg.MaxValueLength, maxHandleLen), &f); err != nil {
+	if err := readForm(r, s.cfg.Limits.MaxBodyBytes, s.cfg.Limits.MaxParams, max(s.cfg.Limits.MaxValueLength, maxHandleLen), &f); err != nil {
 		s.errorPage(w, r, 400, ErrInvalidRequest, "malformed or oversized form")
 		return
 	}
@@ -256,7 +256,7 @@ func (s *Server) issueCode(w Responder, r Request, p *pending) {
 		s.redirectError(w, p, ErrServerError, "the server could not complete the request")
 		return
 	}
-	exp := now.Add(s.cfg.CodeLifetime)
+	exp := now.Add(s.cfg.Lifetimes.Code)
 	if p.once != "" {
 		// A posted login or consent form issues one code, however often it
 		// is submitted and to whichever instance: the first submission
@@ -288,7 +288,7 @@ func (s *Server) issueCode(w Responder, r Request, p *pending) {
 		AdditionalInfo: p.info, CreatedAt: now, ExpiresAt: exp,
 		// The family's access tokens outlive the code: user-wide
 		// revocation finds the family through this grant until they expire.
-		KeepUntil: exp.Add(s.cfg.AccessTokenLifetime),
+		KeepUntil: exp.Add(s.cfg.Lifetimes.AccessToken),
 	}
 	if err := s.store.CreateGrant(ctx, g); err != nil {
 		s.log.ErrorContext(ctx, "oauth2kit: storing a grant failed", "err", err)

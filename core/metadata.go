@@ -3,7 +3,7 @@ package core
 // Metadata serves the RFC 8414 authorization server metadata.
 func (s *Server) Metadata(w Responder, r Request) { s.serve(&epMetadata, w, r) }
 
-var epMetadata = endpoint{field: "MetadataURL", path: func(c *Config) *string { return &c.MetadataURL }, def: "/.well-known/oauth-authorization-server",
+var epMetadata = endpoint{field: "Paths.Metadata", path: func(c *Config) *string { return &c.Paths.Metadata }, def: "/.well-known/oauth-authorization-server",
 	methods: []string{"GET", "HEAD"}, allow: hdrAllowGetHead, serve: (*Server).serveMetadata}
 
 func (s *Server) serveMetadata(w Responder, r Request) {

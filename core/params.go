@@ -222,14 +222,14 @@ func (s *Server) readPost(r Request, f *params) *oauthError {
 	// when the body authenticates properly (OAuth 2.1 §2.4.1).
 	if q := r.RawQuery(); q != "" {
 		var qp params
-		if err := parseParams(q, s.cfg.MaxParams, s.cfg.MaxValueLength, &qp); err != nil {
+		if err := parseParams(q, s.cfg.Limits.MaxParams, s.cfg.Limits.MaxValueLength, &qp); err != nil {
 			return formError(err)
 		}
 		if qp.get("client_secret") != "" {
 			return badRequest("client_secret must not be sent in the URI")
 		}
 	}
-	if err := readForm(r, s.cfg.MaxBodyBytes, s.cfg.MaxParams, s.cfg.MaxValueLength, f); err != nil {
+	if err := readForm(r, s.cfg.Limits.MaxBodyBytes, s.cfg.Limits.MaxParams, s.cfg.Limits.MaxValueLength, f); err != nil {
 		return formError(err)
 	}
 	return nil

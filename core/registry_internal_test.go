@@ -94,7 +94,7 @@ func TestRegistryExtraGrantAndEndpoint(t *testing.T) {
 		t.Fatalf("newClient: %v (no redirect URI is needed for this grant)", err)
 	}
 	srv, err := newServer(Config{
-		Issuer: "https://as.example.com", CryptKey: []byte(strings.Repeat("k", 32)), SignKey: []byte(strings.Repeat("s", 32)),
+		Issuer: "https://as.example.com", Keys: Keys{CryptKey: []byte(strings.Repeat("k", 32)), SignKey: []byte(strings.Repeat("s", 32))},
 	}, oneClientStore{c: c}, nopAuth{}, grants, append(slices.Clone(builtinEndpoints), extraEP))
 	if err != nil {
 		t.Fatal(err)

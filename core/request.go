@@ -25,7 +25,7 @@ type Request interface {
 	// Header returns every value of the named header (canonical or not, the
 	// lookup is case-insensitive), nil when absent.
 	Header(name string) []string
-	// Body is the request body. The server reads at most Config.MaxBodyBytes
+	// Body is the request body. The server reads at most Config.Limits.MaxBodyBytes
 	// plus one byte from it.
 	Body() io.Reader
 	// RemoteAddr is the peer address ("ip:port" or "ip"), used for throttling

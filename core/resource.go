@@ -8,7 +8,7 @@ import (
 // CheckToken validates an access token as a resource server must: it opens
 // the token (authenticity, type, key), checks issuer, audience and expiry,
 // and that its grant has not been revoked (exactly, or within
-// Config.RevocationCacheTTL). Every failure returns an error; none of them
+// Config.Caches.Revocation). Every failure returns an error; none of them
 // says why beyond "invalid", on purpose.
 func (s *Server) CheckToken(ctx context.Context, token string) (*TokenInfo, error) {
 	info := new(TokenInfo)
@@ -145,7 +145,7 @@ func (s *Server) extractToken(r Request) (tok, scheme string, rerr *ResourceErro
 		// The query belongs to the app: one that does not parse as ours
 		// carries no oauth_token we could use, and is not refused for it.
 		var q params
-		_ = parseParams(r.RawQuery(), s.cfg.MaxParams, s.cfg.MaxValueLength, &q)
+		_ = parseParams(r.RawQuery(), s.cfg.Limits.MaxParams, s.cfg.Limits.MaxValueLength, &q)
 		if t := q.get("oauth_token"); t != "" {
 			tok, scheme = t, "OAuth"
 			found++
@@ -154,7 +154,7 @@ func (s *Server) extractToken(r Request) (tok, scheme string, rerr *ResourceErro
 	m := r.Method()
 	if (m == "POST" || m == "PUT" || m == "PATCH" || m == "DELETE") && isForm(r) {
 		var f params
-		if err := readForm(r, s.cfg.MaxBodyBytes, s.cfg.MaxParams, s.cfg.MaxValueLength, &f); err != nil {
+		if err := readForm(r, s.cfg.Limits.MaxBodyBytes, s.cfg.Limits.MaxParams, s.cfg.Limits.MaxValueLength, &f); err != nil {
 			// A large or unusual form is the handler's business when the
 			// token came in the header; without one, the request has no
 			// usable token.

@@ -99,8 +99,8 @@ func TestR43_ResourceErrors(t *testing.T) {
 	}
 	expiredAT, _ := e.tokens("read")
 	other := newEnv(t, false, func(c *core.Config) {
-		c.CryptKey = []byte("another crypt key, 32 bytes long")
-		c.SignKey = []byte("another sign key, 32 bytes long!")
+		c.Keys.CryptKey = []byte("another crypt key, 32 bytes long")
+		c.Keys.SignKey = []byte("another sign key, 32 bytes long!")
 	})
 	foreign, _ := other.tokens("read")
 	tampered := []byte(at)
@@ -211,7 +211,7 @@ func TestR44_R46_RevocationCacheBound(t *testing.T) {
 	e := newEnv(t, false)
 	// Server B shares store and keys but caches "not revoked" for 30 s.
 	cfg := e.srv.Config()
-	cfg.RevocationCacheTTL = 30 * time.Second
+	cfg.Caches.Revocation = 30 * time.Second
 	b, err := core.New(cfg, e.store, authFor(e, false))
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +234,7 @@ func TestR44_R46_RevocationCacheBound(t *testing.T) {
 	// ... never after it.
 	e.now = e.now.Add(time.Second)
 	if _, err := b.CheckToken(t.Context(), at); err == nil {
-		t.Errorf("B accepts a revoked token past RevocationCacheTTL")
+		t.Errorf("B accepts a revoked token past Caches.Revocation")
 	}
 	// Introspection is always exact, cache or not.
 	at2, _ := e.tokens("read")

@@ -10,7 +10,7 @@ import (
 // family stops working and its access tokens fail the resource check.
 func (s *Server) Revoke(w Responder, r Request) { s.serve(&epRevoke, w, r) }
 
-var epRevoke = endpoint{field: "RevokeURL", path: func(c *Config) *string { return &c.RevokeURL }, def: "/oauth2/revoke",
+var epRevoke = endpoint{field: "Paths.Revoke", path: func(c *Config) *string { return &c.Paths.Revoke }, def: "/oauth2/revoke",
 	methods: []string{"POST"}, allow: hdrAllowPost, meta: "revocation_endpoint", serve: (*Server).revoke}
 
 func (s *Server) revoke(w Responder, r Request) {

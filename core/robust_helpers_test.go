@@ -33,16 +33,16 @@ func newRKit(tb testing.TB, mod ...func(*core.Config)) *rkit {
 	k := &rkit{tb: tb, store: memstore.New(), now: time.Unix(1_800_000_000, 0)}
 	k.store.SetClock(func() time.Time { return k.now })
 	cfg := core.Config{
-		Issuer:   issuer,
-		CryptKey: []byte("0123456789abcdef0123456789abcdef"),
-		SignKey:  []byte("fedcba9876543210fedcba9876543210"),
-		Scopes:   []string{"read", "write", "admin"},
-		Now:      func() time.Time { return k.now },
+		Issuer: issuer,
+		Keys:   core.Keys{CryptKey: []byte("0123456789abcdef0123456789abcdef"), SignKey: []byte("fedcba9876543210fedcba9876543210")},
+
+		Scopes: []string{"read", "write", "admin"},
+		Now:    func() time.Time { return k.now },
 		// Keep throttling out of the way of tests that fail on purpose
 		// many times; TestRobustThrottle checks it separately.
-		MaxAuthFailures:        1 << 30,
-		MaxAuthFailuresPerAddr: 1 << 30,
-		Logger:                 slog.New(slog.NewTextHandler(io.Discard, nil)),
+		AuthThrottle: core.Throttle{PerAccount: 1 << 30, PerAddr: 1 << 30},
+
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	for _, m := range mod {
 		m(&cfg)

@@ -226,7 +226,7 @@ func TestRobustOddValues(t *testing.T) {
 
 func TestRobustOversizedBodies(t *testing.T) {
 	k := newRKit(t)
-	limit := k.srv.Config().MaxBodyBytes
+	limit := k.srv.Config().Limits.MaxBodyBytes
 	big := "grant_type=client_credentials&x=" + strings.Repeat("a", int(limit))
 	for _, ep := range jsonEndpoints {
 		robustWantError(t, ep+" oversized body", k.post(ep, big, formHdr(k.basic())), 413, core.ErrInvalidRequest)
@@ -408,7 +408,7 @@ func TestRobustTokenTypeConfusion(t *testing.T) {
 		}
 	}
 	// Tokens minted under other keys do not check either.
-	other := newRKit(t, func(c *core.Config) { c.CryptKey = []byte("another crypt key, 32 bytes long!") })
+	other := newRKit(t, func(c *core.Config) { c.Keys.CryptKey = []byte("another crypt key, 32 bytes long!") })
 	oat, _ := other.tokens("read")
 	robustWantInvalidToken(t, "access token of another key", k, oat)
 	// Everything still works: no confusion had a side effect.
@@ -428,7 +428,7 @@ func TestRobustTokenTypeConfusion(t *testing.T) {
 // client sends.
 func TestRobustTokenFormAllocs(t *testing.T) {
 	k := newRKit(t)
-	limit := int(k.srv.Config().MaxBodyBytes)
+	limit := int(k.srv.Config().Limits.MaxBodyBytes)
 	bodies := map[string]string{
 		"64 params":        strings.Repeat("a=1&", 64),
 		"many params":      strings.Repeat("a=1&", limit/4),

@@ -234,7 +234,7 @@ func TestR55_TransportSecurity(t *testing.T) {
 	}
 	// The issuer itself must be https (http only for loopback).
 	for _, iss := range []string{"http://as.example.com", "http://10.0.0.1", "ftp://as.example.com", "https://as.example.com?x=1", "https://as.example.com#f", "as.example.com"} {
-		if _, err := core.New(core.Config{Issuer: iss, CryptKey: signKey, SignKey: signKey}, e.store, authFor(e, false)); err == nil {
+		if _, err := core.New(core.Config{Issuer: iss, Keys: core.Keys{CryptKey: signKey, SignKey: signKey}}, e.store, authFor(e, false)); err == nil {
 			t.Errorf("issuer %q accepted", iss)
 		}
 	}
@@ -248,12 +248,12 @@ func TestR55_TransportSecurity(t *testing.T) {
 func TestConfigPrintsNoKeys(t *testing.T) {
 	e := newEnv(t, false)
 	cfg := e.srv.Config()
-	for _, out := range []string{fmt.Sprintf("%v", cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%v", core.Keys{CryptKey: cfg.CryptKey, SignKey: cfg.SignKey})} {
-		if strings.Contains(out, string(cfg.CryptKey)) || strings.Contains(out, string(cfg.SignKey)) || strings.Contains(out, fmt.Sprint(cfg.CryptKey)) {
+	for _, out := range []string{fmt.Sprintf("%v", cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%v", core.Keys{CryptKey: cfg.Keys.CryptKey, SignKey: cfg.Keys.SignKey})} {
+		if strings.Contains(out, string(cfg.Keys.CryptKey)) || strings.Contains(out, string(cfg.Keys.SignKey)) || strings.Contains(out, fmt.Sprint(cfg.Keys.CryptKey)) {
 			t.Errorf("key material printed: %s", out)
 		}
 	}
-	if _, err := core.New(core.Config{Issuer: issuer, CryptKey: cfg.CryptKey, SignKey: cfg.SignKey, RevokeURL: "/oauth2/token"}, e.store, &testAuth{}); err == nil {
+	if _, err := core.New(core.Config{Issuer: issuer, Keys: core.Keys{CryptKey: cfg.Keys.CryptKey, SignKey: cfg.Keys.SignKey}, Paths: core.Paths{Revoke: "/oauth2/token"}}, e.store, &testAuth{}); err == nil {
 		t.Errorf("duplicate endpoint paths accepted")
 	}
 }

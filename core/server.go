@@ -21,8 +21,8 @@ type Server struct {
 
 	throttle *throttle           // client authentication failures
 	logins   *throttle           // login failures reported by the app
-	revCache *ttlCache[struct{}] // "family not revoked", RevocationCacheTTL
-	clients  *ttlCache[*Client]  // ClientCacheTTL
+	revCache *ttlCache[struct{}] // "family not revoked", Config.Caches.Revocation
+	clients  *ttlCache[*Client]  // Config.Caches.Client
 	grants   *grantRegistry
 	routes   []*endpoint          // in Paths order
 	byPath   map[string]*endpoint // Handle's dispatch
@@ -49,7 +49,7 @@ func newServer(cfg Config, store Storage, auth Authenticator, grants *grantRegis
 	if err := cfg.setDefaults(routes); err != nil {
 		return nil, err
 	}
-	keys, err := newRing(Keys{ID: cfg.KeyID, CryptKey: cfg.CryptKey, SignKey: cfg.SignKey}, cfg.VerifyKeys)
+	keys, err := newRing(Keys{ID: cfg.Keys.ID, CryptKey: cfg.Keys.CryptKey, SignKey: cfg.Keys.SignKey}, cfg.VerifyKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -60,10 +60,10 @@ func newServer(cfg Config, store Storage, auth Authenticator, grants *grantRegis
 		auth:     auth,
 		keys:     keys,
 		log:      cfg.Logger,
-		throttle: newThrottle(cfg.MaxAuthFailures, cfg.MaxAuthFailuresPerAddr, true, cfg.AuthFailureWindow),
-		logins:   newThrottle(cfg.MaxLoginFailures, cfg.MaxLoginFailuresPerAddr, false, cfg.LoginFailureWindow),
-		revCache: newTTLCache[struct{}](cfg.RevocationCacheTTL),
-		clients:  newTTLCache[*Client](cfg.ClientCacheTTL),
+		throttle: newThrottle(cfg.AuthThrottle.PerAccount, cfg.AuthThrottle.PerAddr, true, cfg.AuthThrottle.Window),
+		logins:   newThrottle(cfg.LoginThrottle.PerAccount, cfg.LoginThrottle.PerAddr, false, cfg.LoginThrottle.Window),
+		revCache: newTTLCache[struct{}](cfg.Caches.Revocation),
+		clients:  newTTLCache[*Client](cfg.Caches.Client),
 		grants:   grants,
 		routes:   routes,
 		byPath:   make(map[string]*endpoint, len(routes)),
@@ -84,7 +84,7 @@ func (s *Server) now() time.Time { return s.cfg.Now() }
 // familyKeep is how long a family revocation must be remembered: past the
 // expiry of every token the family could hold.
 func (s *Server) familyKeep(now time.Time) time.Time {
-	return now.Add(s.cfg.RefreshTokenLifetime + s.cfg.AccessTokenLifetime)
+	return now.Add(s.cfg.Lifetimes.RefreshToken + s.cfg.Lifetimes.AccessToken)
 }
 
 // revokeFamily revokes a grant's tokens and drops any cached "not revoked"

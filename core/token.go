@@ -9,7 +9,7 @@ import (
 // Token is the token endpoint (RFC 6749 §3.2).
 func (s *Server) Token(w Responder, r Request) { s.serve(&epToken, w, r) }
 
-var epToken = endpoint{field: "TokenURL", path: func(c *Config) *string { return &c.TokenURL }, def: "/oauth2/token",
+var epToken = endpoint{field: "Paths.Token", path: func(c *Config) *string { return &c.Paths.Token }, def: "/oauth2/token",
 	methods: []string{"POST"}, allow: hdrAllowPost, meta: "token_endpoint", serve: (*Server).token}
 
 func (s *Server) token(w Responder, r Request) {
@@ -54,7 +54,7 @@ func (s *Server) token(w Responder, r Request) {
 	o := newJSON(512)
 	o.str("access_token", res.access)
 	o.str("token_type", "Bearer")
-	o.num("expires_in", int64(s.cfg.AccessTokenLifetime/time.Second))
+	o.num("expires_in", int64(s.cfg.Lifetimes.AccessToken/time.Second))
 	o.strIf("refresh_token", res.refresh)
 	o.strIf("scope", res.scope)
 	sendJSON(w, 200, o.bytes())
@@ -70,7 +70,7 @@ func (s *Server) issueAccess(c *Client, userID, scope, familyID, info string, no
 // mintFor fills in what every access token carries and seals t.
 func (s *Server) mintFor(c *Client, t TokenInfo, now time.Time) (string, *oauthError) {
 	t.Issuer, t.Audience, t.ClientID = s.cfg.Issuer, s.cfg.Audience, c.ID
-	t.IssuedAt, t.ExpiresAt = now, now.Add(s.cfg.AccessTokenLifetime)
+	t.IssuedAt, t.ExpiresAt = now, now.Add(s.cfg.Lifetimes.AccessToken)
 	t.Draft10 = s.profileOf(c) == ProfileDraft10
 	at, err := s.mintAccessToken(&t)
 	if err != nil {

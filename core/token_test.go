@@ -264,7 +264,7 @@ func TestR27_ClientAuthThrottling(t *testing.T) {
 		}
 	})
 	t.Run("per address", func(t *testing.T) {
-		e := newEnv(t, false, quietLog, func(c *core.Config) { c.MaxAuthFailuresPerAddr = 20 })
+		e := newEnv(t, false, quietLog, func(c *core.Config) { c.AuthThrottle.PerAddr = 20 })
 		for i := range 20 {
 			w := e.do(&fakeReq{method: "POST", path: "/oauth2/token", remote: "198.51.100.7:" + strconv.Itoa(1000+i),
 				body: "grant_type=client_credentials", hdr: withForm(basic(fmt.Sprintf("guess%d", i), "x"))})
@@ -285,7 +285,7 @@ func TestR27_ClientAuthThrottling(t *testing.T) {
 		}
 	})
 	t.Run("IPv6 /64 counts as one address", func(t *testing.T) {
-		e := newEnv(t, false, quietLog, func(c *core.Config) { c.MaxAuthFailuresPerAddr = 3; c.MaxAuthFailures = 100 })
+		e := newEnv(t, false, quietLog, func(c *core.Config) { c.AuthThrottle.PerAddr = 3; c.AuthThrottle.PerAccount = 100 })
 		for i := range 3 {
 			e.do(&fakeReq{method: "POST", path: "/oauth2/token", remote: fmt.Sprintf("[2001:db8:1:2::%x]:443", i+1),
 				body: "grant_type=client_credentials", hdr: withForm(basic("conf", "wrong"))})
@@ -747,7 +747,7 @@ func TestR37_RefreshRotationAndReuse(t *testing.T) {
 }
 
 func TestR38_RefreshLifetimeAndInactivity(t *testing.T) {
-	e := newEnv(t, false, func(c *core.Config) { c.RefreshTokenLifetime = 48 * time.Hour })
+	e := newEnv(t, false, func(c *core.Config) { c.Lifetimes.RefreshToken = 48 * time.Hour })
 	_, rt := e.tokens("read")
 	// Used within the window, it rotates and the window restarts.
 	e.now = e.now.Add(47 * time.Hour)
@@ -777,8 +777,8 @@ func TestR39_TokensCannotBeForged(t *testing.T) {
 	code := e.code("read")
 	at, rt := e.redeem(e.code("read"))
 	other := newEnv(t, false, func(c *core.Config) {
-		c.CryptKey = []byte("another crypt key, 32 bytes long")
-		c.SignKey = []byte("another sign key, 32 bytes long!")
+		c.Keys.CryptKey = []byte("another crypt key, 32 bytes long")
+		c.Keys.SignKey = []byte("another sign key, 32 bytes long!")
 	})
 	foreignAT, foreignRT := other.tokens("read")
 	foreignCode := other.code("read")
@@ -818,7 +818,7 @@ func TestR39_TokensCannotBeForged(t *testing.T) {
 }
 
 func TestR40_AccessTokensShortLivedAudienceRestricted(t *testing.T) {
-	e := newEnv(t, false, func(c *core.Config) { c.AccessTokenLifetime = 5 * time.Minute })
+	e := newEnv(t, false, func(c *core.Config) { c.Lifetimes.AccessToken = 5 * time.Minute })
 	w := e.token(codeForm(e.code("read")), basic("conf", e.secret))
 	m := w.json(t)
 	if m["expires_in"] != float64(300) {
@@ -975,7 +975,7 @@ func TestForgedOpaqueTokensNeverReachStorage(t *testing.T) {
 // it until the TTL or ForgetClient.
 func TestClientCache(t *testing.T) {
 	for _, ttl := range []time.Duration{0, 10 * time.Second} {
-		e := newEnv(t, false, func(c *core.Config) { c.ClientCacheTTL = ttl })
+		e := newEnv(t, false, func(c *core.Config) { c.Caches.Client = ttl })
 		cs := &clientCountingStore{Store: e.store}
 		srv, err := core.New(e.srv.Config(), cs, &testAuth{srv: &e.srv})
 		if err != nil {

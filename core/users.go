@@ -8,7 +8,7 @@ import (
 // RevokeUser ends every grant of one user, for all clients: every refresh
 // token of their families stops rotating and every access token fails
 // CheckToken and introspection (on other instances within
-// Config.RevocationCacheTTL, at once here). Use it on a password change,
+// Config.Caches.Revocation, at once here). Use it on a password change,
 // an account takeover, or "sign out of all apps". It returns how many
 // families it revoked. The Storage must implement UserGrantStore.
 func (s *Server) RevokeUser(ctx context.Context, userID string) (int, error) {

@@ -101,7 +101,7 @@ func newKit(t testing.TB, issuer string, auth core.Authenticator) *kit {
 		auth = noLogin{}
 	}
 	store := memstore.New()
-	srv, err := core.New(core.Config{Issuer: issuer, CryptKey: key(), SignKey: key(), Scopes: []string{"read", "admin"}}, store, auth)
+	srv, err := core.New(core.Config{Issuer: issuer, Keys: core.Keys{CryptKey: key(), SignKey: key()}, Scopes: []string{"read", "admin"}}, store, auth)
 	if err != nil {
 		t.Fatal(err)
 	}

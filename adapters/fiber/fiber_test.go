@@ -132,10 +132,10 @@ func newKit(t testing.TB, issuer string) *kit {
 	t.Helper()
 	k := &kit{store: memstore.New(), secrets: map[string]string{}}
 	srv, err := core.New(core.Config{
-		Issuer:   issuer,
-		CryptKey: key(t),
-		SignKey:  key(t),
-		Scopes:   []string{"read", "admin"},
+		Issuer: issuer,
+		Keys:   core.Keys{CryptKey: key(t), SignKey: key(t)},
+
+		Scopes: []string{"read", "admin"},
 	}, k.store, noLogin{})
 	if err != nil {
 		t.Fatal(err)

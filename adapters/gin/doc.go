@@ -12,7 +12,7 @@
 //
 // The endpoint paths of core.Config are the paths requests arrive with,
 // group prefix included: to mount on r.Group("/auth"), set them under
-// /auth (Config.TokenURL "/auth/oauth2/token", ...) and Mount registers
+// /auth (Config.Paths.Token "/auth/oauth2/token", ...) and Mount registers
 // each relative to the group. The form actions and the metadata the
 // server publishes are built from those paths, so they stay right.
 //

@@ -53,7 +53,7 @@ func Example() {
 
 	store := memstore.New()
 	l := &login{}
-	srv, err := core.New(core.Config{Issuer: issuer, CryptKey: cryptKey, SignKey: signKey, Scopes: []string{"read", "write"}}, store, l)
+	srv, err := core.New(core.Config{Issuer: issuer, Keys: core.Keys{CryptKey: cryptKey, SignKey: signKey}, Scopes: []string{"read", "write"}}, store, l)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -114,7 +114,7 @@ func newKit(tb testing.TB, edit func(*core.Config)) *kit {
 		_, _ = rand.Read(k)
 		return k
 	}
-	cfg := core.Config{Issuer: testIssuer, CryptKey: key(), SignKey: key(), Scopes: []string{"read", "admin"}}
+	cfg := core.Config{Issuer: testIssuer, Keys: core.Keys{CryptKey: key(), SignKey: key()}, Scopes: []string{"read", "admin"}}
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -308,12 +308,12 @@ func TestTokenInfoWithoutMiddleware(t *testing.T) {
 // routes, the metadata and the token endpoint all live under the prefix.
 func TestMountOnGroup(t *testing.T) {
 	k := newKit(t, func(c *core.Config) {
-		c.AuthorizeURL = "/auth/oauth2/authorize"
-		c.ProcessLoginURL = "/auth/oauth2/login"
-		c.TokenURL = "/auth/oauth2/token"
-		c.RevokeURL = "/auth/oauth2/revoke"
-		c.IntrospectURL = "/auth/oauth2/introspect"
-		c.MetadataURL = "/auth/.well-known/oauth-authorization-server"
+		c.Paths.Authorize = "/auth/oauth2/authorize"
+		c.Paths.ProcessLogin = "/auth/oauth2/login"
+		c.Paths.Token = "/auth/oauth2/token"
+		c.Paths.Revoke = "/auth/oauth2/revoke"
+		c.Paths.Introspect = "/auth/oauth2/introspect"
+		c.Paths.Metadata = "/auth/.well-known/oauth-authorization-server"
 	})
 	r := gin.New()
 	groupRan := 0

@@ -86,11 +86,11 @@ func startE2E(t *testing.T) *e2eServer {
 	store := memstore.New()
 	app := &e2eApp{}
 	srv, err := core.New(core.Config{
-		Issuer:   base,
-		CryptKey: key(),
-		SignKey:  key(),
-		Scopes:   []string{"read", "write"},
-		Logger:   slog.New(slog.DiscardHandler),
+		Issuer: base,
+		Keys:   core.Keys{CryptKey: key(), SignKey: key()},
+
+		Scopes: []string{"read", "write"},
+		Logger: slog.New(slog.DiscardHandler),
 	}, store, app)
 	if err != nil {
 		t.Fatal(err)

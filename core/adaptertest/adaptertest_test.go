@@ -98,7 +98,7 @@ func flowServer() (issuer string, stop func()) {
 	cryptKey, signKey := make([]byte, 32), make([]byte, 32)
 	_, _ = rand.Read(cryptKey)
 	_, _ = rand.Read(signKey)
-	srv, err := core.New(core.Config{Issuer: issuer, CryptKey: cryptKey, SignKey: signKey, Scopes: []string{"read"}}, store, l)
+	srv, err := core.New(core.Config{Issuer: issuer, Keys: core.Keys{CryptKey: cryptKey, SignKey: signKey}, Scopes: []string{"read"}}, store, l)
 	if err != nil {
 		log.Fatal(err)
 	}

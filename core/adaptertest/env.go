@@ -179,9 +179,9 @@ func (e *env) buildServer(baseURL string) *core.Server {
 	}
 	app := &loginApp{}
 	srv, err := core.New(core.Config{
-		Issuer:       baseURL,
-		CryptKey:     key(),
-		SignKey:      key(),
+		Issuer: baseURL,
+		Keys:   core.Keys{CryptKey: key(), SignKey: key()},
+
 		Scopes:       serverScopes,
 		DefaultScope: "read",
 		Now:          e.clock.now,

@@ -34,9 +34,9 @@ func ExampleLoadOrCreate() {
 	fmt.Println(fi.Mode().Perm(), other.Current.ID == kf.Current.ID, len(kf.Current.CryptKey), len(kf.Current.SignKey))
 
 	cfg := core.Config{Issuer: "https://auth.example.com"}
-	kf.Apply(&cfg) // KeyID, CryptKey, SignKey and VerifyKeys
+	kf.Apply(&cfg) // Keys and VerifyKeys
 	_, err = core.New(cfg, memstore.New(), noLogin{})
-	fmt.Println(err, cfg.KeyID == kf.Current.ID)
+	fmt.Println(err, cfg.Keys.ID == kf.Current.ID)
 
 	// Printing or logging the file shows no key material.
 	fmt.Println(fmt.Sprint(kf.Current) == "keyfile.Generation{ID:"+kf.Current.ID+" CryptKey:[redacted] SignKey:[redacted] Created:"+kf.Current.Created.Format(time.RFC3339)+"}")
@@ -73,7 +73,7 @@ func ExampleRotate() {
 
 	cfg := core.Config{Issuer: "https://auth.example.com"}
 	kf.Apply(&cfg)
-	fmt.Println(cfg.KeyID == kf.Current.ID, len(cfg.VerifyKeys), cfg.VerifyKeys[0].ID == old.ID)
+	fmt.Println(cfg.Keys.ID == kf.Current.ID, len(cfg.VerifyKeys), cfg.VerifyKeys[0].ID == old.ID)
 
 	// Nothing has retired yet: Prune keeps the old generation.
 	kf, err = keyfile.Prune(path)

@@ -43,7 +43,7 @@
 //     without created and retire_after) and loads unchanged. A file with a
 //     higher version is refused rather than half understood, since
 //     rewriting it could drop what this version does not know.
-//   - current: the generation that mints (core.Config's KeyID, CryptKey
+//   - current: the generation that mints (core.Config.Keys: ID, CryptKey
 //     and SignKey). crypt_key and sign_key are standard base64 with
 //     padding, at least 32 bytes each; id names the generation inside
 //     tokens (1-32 characters of [A-Za-z0-9_-]); created is informational.
@@ -217,14 +217,14 @@ func NewGeneration() (Generation, error) {
 // KeepFor is how long a replaced generation must stay accepted under cfg:
 // the longest lifetime of anything it mints (refresh tokens, with core's
 // defaults). Pass a running server's srv.Config(), whose zero lifetimes
-// are already the defaults; for a zero RefreshTokenLifetime KeepFor
+// are already the defaults; for a zero Lifetimes.RefreshToken KeepFor
 // assumes DefaultKeepFor.
 func KeepFor(cfg core.Config) time.Duration {
-	d := cfg.RefreshTokenLifetime
+	d := cfg.Lifetimes.RefreshToken
 	if d <= 0 {
 		d = DefaultKeepFor
 	}
-	return max(d, cfg.AccessTokenLifetime, cfg.CodeLifetime, cfg.LoginLifetime)
+	return max(d, cfg.Lifetimes.AccessToken, cfg.Lifetimes.Code, cfg.Lifetimes.Login)
 }
 
 // Rotate makes a fresh generation current and keeps the replaced one for
@@ -298,7 +298,7 @@ func (f *File) Keys(now time.Time) (current core.Keys, verify []core.Keys) {
 	return current, verify
 }
 
-// Apply sets cfg's KeyID, CryptKey and SignKey to the current generation
+// Apply sets cfg's Keys (ID, CryptKey and SignKey) to the current generation
 // and replaces cfg.VerifyKeys with the previous ones not retired (by
 // cfg.Now when set), so applying twice is harmless.
 func (f *File) Apply(cfg *core.Config) {
@@ -307,7 +307,7 @@ func (f *File) Apply(cfg *core.Config) {
 		now = cfg.Now()
 	}
 	cur, verify := f.Keys(now)
-	cfg.KeyID, cfg.CryptKey, cfg.SignKey = cur.ID, cur.CryptKey, cur.SignKey
+	cfg.Keys.ID, cfg.Keys.CryptKey, cfg.Keys.SignKey = cur.ID, cur.CryptKey, cur.SignKey
 	cfg.VerifyKeys = verify
 }
 

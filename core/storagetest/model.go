@@ -141,17 +141,16 @@ func (m *model) setup(now func() time.Time) {
 	}
 	m.client, m.secret = c.ID, secret
 	srv, err := core.New(core.Config{
-		Issuer:                 "https://as.model.example",
-		CryptKey:               []byte("model-crypt-key-0123456789abcdef"),
-		SignKey:                modelSignKey,
-		Scopes:                 []string{"read", "write"},
-		Now:                    now,
-		CodeLifetime:           modelCodeLife,
-		AccessTokenLifetime:    modelAccessLife,
-		RefreshTokenLifetime:   modelRefreshLife,
-		MaxAuthFailures:        1 << 30,
-		MaxAuthFailuresPerAddr: 1 << 30,
-		Logger:                 slog.New(slog.DiscardHandler),
+		Issuer: "https://as.model.example",
+		Keys:   core.Keys{CryptKey: []byte("model-crypt-key-0123456789abcdef"), SignKey: modelSignKey},
+
+		Scopes:    []string{"read", "write"},
+		Now:       now,
+		Lifetimes: core.Lifetimes{Code: modelCodeLife, AccessToken: modelAccessLife, RefreshToken: modelRefreshLife},
+
+		AuthThrottle: core.Throttle{PerAccount: 1 << 30, PerAddr: 1 << 30},
+
+		Logger: slog.New(slog.DiscardHandler),
 	}, m.store, signedInAuth{srv: &m.srv})
 	if err != nil {
 		t.Fatal(err)

@@ -81,7 +81,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.explain, "explain", false, "SQL stores: print the query plans of the hot queries after seeding and exit")
 	fs.IntVar(&o.sqliteConns, "sqlite-conns", 2, "sqlite: connection pool size")
 	fs.StringVar(&o.sqliteSync, "sqlite-sync", "", "sqlite: PRAGMA synchronous value (default FULL, from gormstore.SQLiteDSN); NORMAL trades durability of the last commits across power loss for speed")
-	fs.DurationVar(&o.clientCache, "client-cache", 0, "core.Config.ClientCacheTTL: keep looked-up clients this long (0: every request reads the store)")
+	fs.DurationVar(&o.clientCache, "client-cache", 0, "core.Config.Caches.Client: keep looked-up clients this long (0: every request reads the store)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

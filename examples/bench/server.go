@@ -54,16 +54,15 @@ func newServer(o *options, issuer string, st core.Storage, log *slog.Logger) (*c
 	}
 	auth := &approveAll{}
 	srv, err := core.New(core.Config{
-		Issuer:               issuer,
-		CryptKey:             cryptKey,
-		SignKey:              signKey,
-		Scopes:               []string{Scope},
-		DefaultScope:         Scope,
-		AccessTokenLifetime:  o.accessTTL,
-		RefreshTokenLifetime: o.refreshTTL,
-		CodeLifetime:         o.codeTTL,
-		ClientCacheTTL:       o.clientCache,
-		Logger:               log,
+		Issuer: issuer,
+		Keys:   core.Keys{CryptKey: cryptKey, SignKey: signKey},
+
+		Scopes:       []string{Scope},
+		DefaultScope: Scope,
+		Lifetimes:    core.Lifetimes{AccessToken: o.accessTTL, RefreshToken: o.refreshTTL, Code: o.codeTTL},
+
+		Caches: core.Caches{Client: o.clientCache},
+		Logger: log,
 	}, st, auth)
 	if err != nil {
 		return nil, err

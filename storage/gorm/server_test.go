@@ -90,11 +90,11 @@ func newInstance(tb testing.TB, store core.Storage, secret string) *instance {
 	tb.Helper()
 	auth := &signedIn{}
 	srv, err := core.New(core.Config{
-		Issuer:   testIssuer,
-		CryptKey: []byte("0123456789abcdef0123456789abcdef"),
-		SignKey:  []byte("fedcba9876543210fedcba9876543210"),
-		Scopes:   []string{"read", "write"},
-		Logger:   slog.New(slog.DiscardHandler),
+		Issuer: testIssuer,
+		Keys:   core.Keys{CryptKey: []byte("0123456789abcdef0123456789abcdef"), SignKey: []byte("fedcba9876543210fedcba9876543210")},
+
+		Scopes: []string{"read", "write"},
+		Logger: slog.New(slog.DiscardHandler),
 	}, store, auth)
 	if err != nil {
 		tb.Fatal(err)

@@ -91,13 +91,13 @@ func newUserDeployment(t *testing.T, d *testDB) *userDeployment {
 	build := func(st core.Storage) *instance {
 		auth := &consentAuth{}
 		srv, err := core.New(core.Config{
-			Issuer:             testIssuer,
-			CryptKey:           []byte("0123456789abcdef0123456789abcdef"),
-			SignKey:            []byte("fedcba9876543210fedcba9876543210"),
-			Scopes:             []string{"read", "write"},
-			RevocationCacheTTL: revocationTTL,
-			Now:                dep.clock.now,
-			Logger:             slog.New(slog.DiscardHandler),
+			Issuer: testIssuer,
+			Keys:   core.Keys{CryptKey: []byte("0123456789abcdef0123456789abcdef"), SignKey: []byte("fedcba9876543210fedcba9876543210")},
+
+			Scopes: []string{"read", "write"},
+			Caches: core.Caches{Revocation: revocationTTL},
+			Now:    dep.clock.now,
+			Logger: slog.New(slog.DiscardHandler),
 		}, st, auth)
 		if err != nil {
 			t.Fatal(err)
@@ -292,7 +292,7 @@ func wantUserClients(t *testing.T, in *instance, user string, want []core.UserCl
 // and refresh token of the user (several clients, several families, a
 // rotated one) introspects as {"active":false} on A and B, refreshing
 // fails with invalid_grant on both, A's resource check refuses at once and
-// B's within Config.RevocationCacheTTL (B had cached "not revoked"), the
+// B's within Config.Caches.Revocation (B had cached "not revoked"), the
 // database holds a revocation for exactly the user's families, and another
 // user's tokens keep working. A family made after the revocation works.
 func TestServerRevokeUser(t *testing.T) {
@@ -364,7 +364,7 @@ func TestServerRevokeUser(t *testing.T) {
 		// B's cached "not revoked" answers expire within the TTL.
 		dep.clock.advance(revocationTTL + time.Second)
 		for i, ts := range mine {
-			wantRefused(t, fmt.Sprintf("alice's family %d on B after RevocationCacheTTL", i), resource(b, ts.at))
+			wantRefused(t, fmt.Sprintf("alice's family %d on B after Caches.Revocation", i), resource(b, ts.at))
 		}
 
 		// bob is untouched, on both instances.

@@ -198,7 +198,7 @@ func serve(ctx context.Context, addr, dsn, issuer, keysPath string, stdout io.Wr
 	fmt.Fprintf(stdout, "oauth2kit demo authorization server\n")
 	fmt.Fprintf(stdout, "  listening on:  %s\n", app.Addr)
 	fmt.Fprintf(stdout, "  issuer:        %s\n", app.Issuer)
-	fmt.Fprintf(stdout, "  metadata:      %s%s\n", app.Issuer, srv.Config().MetadataURL)
+	fmt.Fprintf(stdout, "  metadata:      %s%s\n", app.Issuer, srv.Config().Paths.Metadata)
 	fmt.Fprintf(stdout, "  demo user:     %s / %s\n", DemoUser, DemoPassword)
 	fmt.Fprintf(stdout, "  demo client:   client_id=%s client_secret=%s\n", DemoClientID, secret)
 	fmt.Fprintf(stdout, "  redirect URIs: %v (any port)\n", DemoRedirectURIs)

@@ -397,7 +397,7 @@ func TestR09_CodeLifetimeSingleUseEntropy(t *testing.T) {
 		}
 	})
 	// The lifetime may be set up to 10 minutes, not beyond.
-	e := newEnv(t, setup{config: func(c *core.Config) { c.CodeLifetime = 10 * time.Minute }})
+	e := newEnv(t, setup{config: func(c *core.Config) { c.Lifetimes.Code = 10 * time.Minute }})
 	c := e.newCode(confID, "", "read")
 	if g := e.grantOfCode(c.code); g.ExpiresAt.Sub(*g.CreatedAt) != 10*time.Minute {
 		t.Errorf("lifetime %v", g.ExpiresAt.Sub(*g.CreatedAt))
@@ -406,7 +406,7 @@ func TestR09_CodeLifetimeSingleUseEntropy(t *testing.T) {
 	if _, err := newServerErr(e, cfg); err != nil {
 		t.Fatalf("10 minutes refused: %v", err)
 	}
-	cfg.CodeLifetime = 10*time.Minute + time.Second
+	cfg.Lifetimes.Code = 10*time.Minute + time.Second
 	if _, err := newServerErr(e, cfg); err == nil {
 		t.Error("core.New accepted a code lifetime over 10 minutes")
 	}
@@ -734,7 +734,7 @@ func TestR17_LoginAndConsentCSRF(t *testing.T) {
 
 func TestR18_AntiFramingHeaders(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, setup{config: func(c *core.Config) { c.MaxLoginFailures = 2 }})
+	e := newEnv(t, setup{config: func(c *core.Config) { c.LoginThrottle.PerAccount = 2 }})
 	b := e.browser()
 	q := "/oauth2/authorize?" + authzQuery(confID, "", "read", "st", fixedVerifier)
 	page := b.get(q)

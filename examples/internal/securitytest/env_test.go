@@ -132,10 +132,9 @@ func newEnv(t *testing.T, s setup) *env {
 	}
 	k1 := e.newKeys("k1")
 	cfg := core.Config{
-		Issuer:       e.base,
-		KeyID:        k1.ID,
-		CryptKey:     k1.CryptKey,
-		SignKey:      k1.SignKey,
+		Issuer: e.base,
+		Keys:   core.Keys{ID: k1.ID, CryptKey: k1.CryptKey, SignKey: k1.SignKey},
+
 		Scopes:       []string{"read", "write", "admin"},
 		DefaultScope: "read",
 		Now:          e.clock.now,

@@ -69,7 +69,7 @@ func TestR42_BearerHeaderAndMethods(t *testing.T) {
 
 func TestR43_ResourceErrors(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, setup{config: func(c *core.Config) { c.AccessTokenLifetime = 10 * time.Minute }})
+	e := newEnv(t, setup{config: func(c *core.Config) { c.Lifetimes.AccessToken = 10 * time.Minute }})
 	ts := e.tokens(confID, "", "read")
 	revoked := e.tokens(confID, "", "read")
 	ac := e.newCode(confID, "", "read")
@@ -112,7 +112,7 @@ func TestR43_ResourceErrors(t *testing.T) {
 
 func TestR44_CheckedOnEveryRequest(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, setup{config: func(c *core.Config) { c.AccessTokenLifetime = 10 * time.Minute }})
+	e := newEnv(t, setup{config: func(c *core.Config) { c.Lifetimes.AccessToken = 10 * time.Minute }})
 	rw := e.tokens(confID, "", "read write")
 	// Scope, per route.
 	wantMe(t, e.resource("/api/write", rw.at), demo.DemoUser, confID, "read write")
@@ -139,11 +139,11 @@ func TestR44_CheckedOnEveryRequest(t *testing.T) {
 
 func TestR44_R46_RevocationCacheBound(t *testing.T) {
 	t.Parallel()
-	// With Config.RevocationCacheTTL, a node may accept a revoked token
+	// With Config.Caches.Revocation, a node may accept a revoked token
 	// for at most the TTL; the node that revoked, and introspection
 	// everywhere, are exact.
 	ttl := 30 * time.Second
-	e := newEnv(t, setup{config: func(c *core.Config) { c.RevocationCacheTTL = ttl }})
+	e := newEnv(t, setup{config: func(c *core.Config) { c.Caches.Revocation = ttl }})
 	b := e.replica(e.cfg)
 	ts := e.tokens(confID, "", "read")
 	bearer := http.Header{"Authorization": {"Bearer " + ts.at}}
@@ -278,7 +278,7 @@ func TestR46_RevocationReachesTheGrant(t *testing.T) {
 func TestR47_RevocationAuthAndOwnership(t *testing.T) {
 	t.Parallel()
 	forEachDB(t, func(t *testing.T, d *database) {
-		e := newEnv(t, setup{db: d, config: func(c *core.Config) { c.AccessTokenLifetime = 10 * time.Minute }})
+		e := newEnv(t, setup{db: d, config: func(c *core.Config) { c.Lifetimes.AccessToken = 10 * time.Minute }})
 		ts := e.tokens(confID, "", "read")
 		other := e.tokens(otherID, "", "read")
 		// Authentication is required.
@@ -375,8 +375,8 @@ func TestR48_RevocationStorageErrorIs503(t *testing.T) {
 func TestR49_Introspection(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, setup{config: func(c *core.Config) {
-		c.AccessTokenLifetime = 10 * time.Minute
-		c.RefreshTokenLifetime = time.Hour
+		c.Lifetimes.AccessToken = 10 * time.Minute
+		c.Lifetimes.RefreshToken = time.Hour
 	}})
 	ts := e.tokens(confID, "", "read write")
 	// Authorization is required: client authentication of a confidential

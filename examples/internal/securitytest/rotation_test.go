@@ -34,8 +34,8 @@ func wantKid(t testing.TB, kid string, toks ...string) {
 func TestKeyRotation(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, setup{config: func(c *core.Config) {
-		c.AccessTokenLifetime = 30 * time.Minute
-		c.RefreshTokenLifetime = 2 * time.Hour
+		c.Lifetimes.AccessToken = 30 * time.Minute
+		c.Lifetimes.RefreshToken = 2 * time.Hour
 	}})
 	k1 := e.keys["k1"]
 	base := e.cfg
@@ -62,7 +62,7 @@ func TestKeyRotation(t *testing.T) {
 	// on the same database.
 	k2 := e.newKeys("k2")
 	rotated := base
-	rotated.KeyID, rotated.CryptKey, rotated.SignKey = k2.ID, k2.CryptKey, k2.SignKey
+	rotated.Keys.ID, rotated.Keys.CryptKey, rotated.Keys.SignKey = k2.ID, k2.CryptKey, k2.SignKey
 	rotated.VerifyKeys = []core.Keys{k1}
 	e.start(rotated)
 

@@ -330,11 +330,11 @@ func TestR53_AccessTokensSealed(t *testing.T) {
 	// the same key id and SignKey but another CryptKey cannot open it.
 	k := e.newKeys("k1-other")
 	cfg := e.cfg
-	cfg.CryptKey = k.CryptKey
+	cfg.Keys.CryptKey = k.CryptKey
 	e.start(cfg)
 	e.wantInvalidToken(t, e.resource("/api/me", ts.at))
 	e.wantInactive(t, e.introspect(confID, ts.at))
-	cfg.CryptKey = e.keys["k1"].CryptKey
+	cfg.Keys.CryptKey = e.keys["k1"].CryptKey
 	e.start(cfg)
 	wantMe(t, e.resource("/api/me", ts.at), demo.DemoUser, confID, "read write")
 }

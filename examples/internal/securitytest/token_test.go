@@ -699,7 +699,7 @@ func TestR37_RefreshRotationAndReuse(t *testing.T) {
 
 func TestR38_RefreshLifetimeAndInactivity(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, setup{config: func(c *core.Config) { c.RefreshTokenLifetime = time.Hour }})
+	e := newEnv(t, setup{config: func(c *core.Config) { c.Lifetimes.RefreshToken = time.Hour }})
 	ts := e.tokens(confID, "", "read")
 	row := e.wantRTState(t, ts.rt, false)
 	if row.CreatedAt == nil || row.ExpiresAt.Sub(*row.CreatedAt) != time.Hour {
@@ -796,7 +796,7 @@ func TestR39_TokensCannotBeForged(t *testing.T) {
 
 func TestR40_AccessTokensShortLivedAudienceRestricted(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, setup{config: func(c *core.Config) { c.AccessTokenLifetime = 5 * time.Minute }})
+	e := newEnv(t, setup{config: func(c *core.Config) { c.Lifetimes.AccessToken = 5 * time.Minute }})
 	ts := e.tokens(confID, "", "read")
 	m := wantTokenResponse(t, e.refresh(confID, ts.rt, ""), true)
 	if m["expires_in"] != float64(300) {

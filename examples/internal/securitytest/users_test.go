@@ -16,7 +16,7 @@ import (
 // User-wide grant management over HTTP, with the demo's pages and API, on
 // every database: Server.RevokeUser run on one instance ends the user's
 // tokens on both (introspection and refresh at once, /api/me within
-// Config.RevocationCacheTTL), and Server.ForgetConsent brings the consent
+// Config.Caches.Revocation), and Server.ForgetConsent brings the consent
 // page back.
 
 // TestUserRevocationAcrossInstances: the demo user holds tokens of two
@@ -29,7 +29,7 @@ func TestUserRevocationAcrossInstances(t *testing.T) {
 	t.Parallel()
 	forEachDB(t, func(t *testing.T, d *database) {
 		ttl := 30 * time.Second
-		e := newEnv(t, setup{db: d, config: func(c *core.Config) { c.RevocationCacheTTL = ttl }})
+		e := newEnv(t, setup{db: d, config: func(c *core.Config) { c.Caches.Revocation = ttl }})
 		hb, srvB := e.build(e.cfg)
 		tsB := httptest.NewServer(hb)
 		t.Cleanup(tsB.Close)
