@@ -218,3 +218,38 @@ func ExampleConfig_keyRotation() {
 	// true true
 	// true
 }
+
+// "Sign out of all apps" (or a password change): RevokeUser ends every
+// grant of the user — refresh tokens stop rotating and access tokens fail
+// the resource check — and ForgetConsent makes the next authorization ask
+// again. The Storage must implement core.UserGrantStore (core/memstore and
+// storage/gorm do).
+func ExampleServer_RevokeUser() {
+	auth := &knownUser{}
+	srv, _ := exampleServer(auth)
+	auth.srv = srv
+	b := &exampleBrowser{srv: srv}
+	loc := b.do("GET", "/oauth2/authorize", exampleAuthorizeQuery, "").header.Get("Location")
+	u, _ := url.Parse(loc)
+	w := &exampleResponse{header: http.Header{}}
+	srv.Handle(w, exampleRequest{method: "POST", path: "/oauth2/token", header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},
+		body: url.Values{"grant_type": {"authorization_code"}, "client_id": {"app"}, "code": {u.Query().Get("code")},
+			"redirect_uri": {"http://127.0.0.1/cb"}, "code_verifier": {"a-code-verifier-of-at-least-43-characters-long"}}.Encode()})
+	_, rest, _ := strings.Cut(string(w.body), `"access_token":"`)
+	at, _, _ := strings.Cut(rest, `"`)
+
+	apps, _ := srv.UserClients(context.Background(), "alice")
+	fmt.Println(len(apps), apps[0].ClientID, apps[0].Active)
+	_, err := srv.CheckToken(context.Background(), at)
+	fmt.Println("before:", err == nil)
+
+	n, err := srv.RevokeUser(context.Background(), "alice")
+	fmt.Println("revoked families:", n, err)
+	_, err = srv.CheckToken(context.Background(), at)
+	fmt.Println("after:", err == nil)
+	// Output:
+	// 1 app true
+	// before: true
+	// revoked families: 1 <nil>
+	// after: false
+}
