@@ -51,11 +51,14 @@ func (t *TokenInfo) HasScope(s string) bool { return hasScope(t.Scope, s) }
 // audience, lifetime) are the server's, the same for every format. Today
 // there is the sealed format; RFC 9068 JWTs will be a second
 // implementation.
+//
+// Claims cross the interface by value: a pointer passed to a dynamic call
+// escapes to the heap, which cost an allocation per token (measured).
 type accessFormat interface {
-	// mint assigns t.TokenID and returns the token carrying t.
-	mint(t *TokenInfo) (string, error)
-	// open authenticates tok and fills info from it, claims unchecked.
-	open(tok string, info *TokenInfo) error
+	// mint returns the token carrying t, t.TokenID set to a new id.
+	mint(t TokenInfo) (tok, tokenID string, err error)
+	// open authenticates tok and returns its claims, unchecked.
+	open(tok string) (TokenInfo, error)
 	// recognizes reports, from the token's shape alone, whether tok is in
 	// this format (so revocation and introspection know what they hold).
 	recognizes(tok string) bool
@@ -76,10 +79,10 @@ func (f sealedFormat) recognizes(tok string) bool {
 	return len(tok) > len(prefixAccess) && tok[len(prefixAccess)] == '.' && tok[:len(prefixAccess)] == prefixAccess
 }
 
-func (f sealedFormat) mint(t *TokenInfo) (string, error) {
+func (f sealedFormat) mint(t TokenInfo) (string, string, error) {
 	jti, err := newID()
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	t.TokenID = jti
 	w := fieldWriter{b: make([]byte, 0, 96+len(t.Issuer)+len(t.Audience)+len(t.UserID)+len(t.ClientID)+len(t.Scope)+len(t.AdditionalInfo))}
@@ -102,10 +105,12 @@ func (f sealedFormat) mint(t *TokenInfo) (string, error) {
 	w.str(t.GrantID)
 	w.str(t.TokenID)
 	w.str(t.AdditionalInfo)
-	return f.s.keys.seal(prefixAccess, w.b)
+	tok, err := f.s.keys.seal(prefixAccess, w.b)
+	return tok, jti, err
 }
 
-func (f sealedFormat) open(tok string, info *TokenInfo) error {
+func (f sealedFormat) open(tok string) (TokenInfo, error) {
+	var info TokenInfo
 	// open decrypts into a buffer it allocates, sized to the token (a stack
 	// buffer passed in would escape anyway: it reaches the AEAD through an
 	// interface). Nothing else holds or writes that buffer afterwards, so
@@ -113,11 +118,11 @@ func (f sealedFormat) open(tok string, info *TokenInfo) error {
 	// allocation per check instead of two.
 	pt, err := f.s.keys.open(prefixAccess, tok, nil)
 	if err != nil {
-		return err
+		return info, err
 	}
 	r := fieldReader{s: stringOf(pt)}
 	if r.num() != atVersion {
-		return errBadToken
+		return info, errBadToken
 	}
 	flags := r.num()
 	iat, exp := r.num(), r.num()
@@ -130,7 +135,7 @@ func (f sealedFormat) open(tok string, info *TokenInfo) error {
 	info.TokenID = r.str()
 	info.AdditionalInfo = r.str()
 	if r.bad || r.off != len(r.s) {
-		return errBadToken
+		return info, errBadToken
 	}
 	info.Draft10 = flags&flagDraft10 != 0
 	info.ClientCredentials = flags&flagClientCredentials != 0
@@ -141,7 +146,7 @@ func (f sealedFormat) open(tok string, info *TokenInfo) error {
 	}
 	info.IssuedAt = time.Unix(iat, 0)
 	info.ExpiresAt = time.Unix(exp, 0)
-	return nil
+	return info, nil
 }
 
 var (
@@ -151,7 +156,11 @@ var (
 
 // mintAccessToken writes the claims down in the server's access token
 // format.
-func (s *Server) mintAccessToken(t *TokenInfo) (string, error) { return s.access.mint(t) }
+func (s *Server) mintAccessToken(t *TokenInfo) (string, error) {
+	tok, jti, err := s.access.mint(*t)
+	t.TokenID = jti
+	return tok, err
+}
 
 // formatOf returns the format tok is in, nil if none of the server's.
 func (s *Server) formatOf(tok string) accessFormat {
@@ -170,9 +179,11 @@ func (s *Server) openAccessToken(tok string, now time.Time, info *TokenInfo) err
 	if f == nil {
 		return errBadToken
 	}
-	if err := f.open(tok, info); err != nil {
+	claims, err := f.open(tok)
+	if err != nil {
 		return err
 	}
+	*info = claims
 	// A token minted by another deployment sharing keys by mistake, or for
 	// another resource, is not ours to accept.
 	if info.Issuer != s.cfg.Issuer || info.Audience != s.cfg.Audience {
