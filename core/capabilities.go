@@ -42,8 +42,11 @@ type UserGrantStore interface {
 	// refresh tokens (only those of clientID when it is not ""), as
 	// RevokeFamily does with keepUntil, and returns the family ids it
 	// revoked (each once, in any order). Families made after it returns
-	// are not affected. Client credentials grants have no user and are
-	// never revoked by it.
+	// are not affected. It also expires the user's codes not redeemed
+	// yet (ExpiresAt in the past, the grant still kept until its old
+	// max(ExpiresAt, KeepUntil)), so RedeemCode answers ErrNotFound for
+	// them instead of issuing tokens into a revoked family. Client
+	// credentials grants have no user and are never revoked by it.
 	RevokeUserGrants(ctx context.Context, userID, clientID string, keepUntil time.Time) ([]string, error)
 	// UserClients lists the clients the user has authorised at now: a
 	// consent, or a grant or refresh token of a family that is not revoked

@@ -445,12 +445,17 @@ func (s *Store) SaveConsent(ctx context.Context, userID, clientID, scope string)
 // change, a "connected apps" page) and the store is meant for small
 // deployments; an index would cost memory and upkeep on every write.
 
+// codeRevokedAt is the expiry given to a code whose user was revoked: any
+// time in the past will do.
+var codeRevokedAt = time.Unix(1, 0)
+
 // RevokeUserGrants implements core.UserGrantStore: every family of the
 // user's codes and refresh tokens (of clientID only, unless it is "") is
 // revoked as RevokeFamily does, in one step under the lock. It returns each
 // family once, including families revoked before (their record is kept
 // until keepUntil if that is later), so that repeated and concurrent calls
-// agree. An empty userID is refused: the tokens of grants without a user
+// agree. The user's unredeemed codes are expired (and kept as long as
+// before). An empty userID is refused: the tokens of grants without a user
 // (client credentials) are never revoked by it.
 func (s *Store) RevokeUserGrants(ctx context.Context, userID, clientID string, keepUntil time.Time) ([]string, error) {
 	if err := ctx.Err(); err != nil {
@@ -473,9 +478,17 @@ func (s *Store) RevokeUserGrants(ctx context.Context, userID, clientID string, k
 			fams = append(fams, f)
 		}
 	}
-	for _, g := range s.grants {
+	for sig, g := range s.grants {
 		if mine(g.shared) {
 			add(g.id)
+			if !g.used {
+				// Expired, not dropped: the record is kept as long as
+				// before, so the family is still found.
+				keep := g.keep()
+				g.expires = codeRevokedAt
+				g.keepExtra = keep.Sub(g.expires)
+				s.grants[sig] = g
+			}
 		}
 	}
 	for _, rt := range s.refresh {

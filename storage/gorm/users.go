@@ -91,12 +91,57 @@ func (s *Store) RevokeUserGrants(ctx context.Context, userID, clientID string, k
 				return err
 			}
 		}
-		return nil
+		return expireUserCodes(tx, userID, clientID)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return fams, nil
+}
+
+// codeRevokedAt is the expiry given to a code whose user was revoked: any
+// time in the past will do.
+var codeRevokedAt = time.Unix(1, 0).UTC()
+
+// expireUserCodes expires the user's unredeemed codes, so that none is
+// redeemed into a family just revoked (RedeemCode finds them expired). The
+// rows stay as long as before: keep_until takes the old expiry where it was
+// unset (one statement for that first, as MySQL applies SET assignments
+// left to right), then expires_at goes to the past. Users are matched
+// exactly in Go (MySQL's collations ignore trailing spaces), rows by key.
+func expireUserCodes(tx *gorm.DB, userID, clientID string) error {
+	var rows []struct {
+		CodeSig  string `gorm:"column:code_sig"`
+		UserID   string `gorm:"column:user_id"`
+		ClientID string `gorm:"column:client_id"`
+	}
+	db := tx.Model(&grantRow{}).Select("code_sig", "user_id", "client_id").Where("user_id = ? AND used_at IS NULL", userID)
+	if clientID != "" {
+		db = db.Where("client_id = ?", clientID)
+	}
+	if err := db.Find(&rows).Error; err != nil {
+		return err
+	}
+	var sigs []string
+	for _, r := range rows {
+		if r.UserID == userID && (clientID == "" || r.ClientID == clientID) {
+			sigs = append(sigs, r.CodeSig)
+		}
+	}
+	slices.Sort(sigs)
+	for batch := range slices.Chunk(sigs, revokeBatch) {
+		err := tx.Model(&grantRow{}).Where("code_sig IN ? AND keep_until IS NULL", batch).
+			Update("keep_until", gorm.Expr("expires_at")).Error
+		if err != nil {
+			return err
+		}
+		err = tx.Model(&grantRow{}).Where("code_sig IN ? AND used_at IS NULL", batch).
+			Update("expires_at", col(codeRevokedAt)).Error
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // UserClients implements core.UserGrantStore: the user's consents, merged
