@@ -42,7 +42,7 @@ func (t *TokenInfo) Subject() string {
 	return t.UserID
 }
 
-// hasScope reports whether the token grants scope s.
+// HasScope reports whether the token grants scope s.
 func (t *TokenInfo) HasScope(s string) bool { return hasScope(t.Scope, s) }
 
 // accessFormat is one way of writing access tokens down. The server mints

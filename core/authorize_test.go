@@ -130,10 +130,8 @@ func TestR01_RedirectExactMatch(t *testing.T) {
 			}
 		})
 	}
-	// Each code issued from a posted form stores two grants: the code and
-	// the form's used-marker.
-	if n := e.grantsCount(); n != 2*countOK() {
-		t.Errorf("%d grants stored, want %d", n, 2*countOK())
+	if n := e.grantsCount(); n != countOK() {
+		t.Errorf("%d codes stored, want %d", n, countOK())
 	}
 }
 
@@ -1495,4 +1493,97 @@ func (a *throttledAuth) ProcessLogin(w core.Responder, r core.Request, ar *core.
 		return
 	}
 	srv.SendGrant(w, r, ar, user, "")
+}
+
+// A pending login or consent request is usable once: the same form posted
+// again (same hidden fields, same session cookie) gets an error page and no
+// code — also when the second post reaches another instance sharing the
+// store.
+func TestR17_FormUsableOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		consent, peer bool
+	}{
+		{"consent form", true, false},
+		{"consent form, second instance", true, true},
+		{"login form", false, false},
+		{"login form, second instance", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, tc.consent, quietLog)
+			page := e.authorize(codeQuery("conf", confCB, "read", "st"))
+			form := hidden(t, page.body)
+			form.Set("username", "alice")
+			form.Set("password", "pw")
+			if tc.consent {
+				w := e.post("/oauth2/login", form, nil)
+				if w.status != 200 {
+					t.Fatalf("login: %d %s", w.status, w.body)
+				}
+				form = hidden(t, w.body)
+				form.Set("decision", "approve")
+			}
+			wantCodeRedirect(t, e.post("/oauth2/login", form, nil), confCB, "st")
+			n := e.grantsCount()
+			if tc.peer {
+				// Another instance: same keys and configuration, same store.
+				e.rebuild(tc.consent, e.store)
+			}
+			w := e.post("/oauth2/login", form, nil)
+			wantErrorPage(t, w, 400)
+			if !strings.Contains(string(w.body), "already") {
+				t.Errorf("page %s", w.body)
+			}
+			if e.grantsCount() != n {
+				t.Errorf("grants %d -> %d: a second code was stored", n, e.grantsCount())
+			}
+			// A fresh request of the same browser still works.
+			if code := e.code("read"); code == "" {
+				t.Errorf("no code for a fresh request")
+			}
+		})
+	}
+}
+
+// A failed login leaves the form usable: only a form that completed is
+// used up.
+func TestR17_FailedLoginKeepsFormUsable(t *testing.T) {
+	e := newEnv(t, false, quietLog)
+	page := e.authorize(codeQuery("conf", confCB, "read", "st"))
+	if w := e.login(page, "alice", "wrong"); w.status != 200 || w.hdr.Get("Location") != "" {
+		t.Fatalf("failed login: %d %q", w.status, w.hdr.Get("Location"))
+	}
+	wantCodeRedirect(t, e.login(page, "alice", "pw"), confCB, "st")
+}
+
+// The login form that led to the consent page is used up by it: posted
+// again (before or after the approval) it shows no second consent page and
+// issues no code; and a denied consent form cannot be approved afterwards.
+func TestR17_LoginFormBeforeConsentAndDeniedForm(t *testing.T) {
+	e := newEnv(t, true, quietLog)
+	page := e.authorize(codeQuery("conf", confCB, "read", "st"))
+	login := hidden(t, page.body)
+	login.Set("username", "alice")
+	login.Set("password", "pw")
+	consent := e.post("/oauth2/login", login, nil)
+	if consent.status != 200 {
+		t.Fatalf("login: %d %s", consent.status, consent.body)
+	}
+	wantErrorPage(t, e.post("/oauth2/login", login, nil), 400)
+	form := hidden(t, consent.body)
+	form.Set("decision", "deny")
+	wantRedirectError(t, e.post("/oauth2/login", form, nil), confCB, "access_denied", "st")
+	form.Set("decision", "approve")
+	wantErrorPage(t, e.post("/oauth2/login", form, nil), 400)
+	if n := e.grantsCount(); n != 0 {
+		t.Errorf("%d codes issued", n)
+	}
+	// A fresh consent, approved: then the old login form still issues
+	// nothing (consent is remembered now, so it would go straight to a code).
+	e.code("read")
+	n := e.grantsCount()
+	wantErrorPage(t, e.post("/oauth2/login", login, nil), 400)
+	if e.grantsCount() != n {
+		t.Errorf("the old login form issued a code")
+	}
 }

@@ -10,8 +10,8 @@ import (
 // a feature that must persist more brings one small interface of its own,
 // which New finds on the Storage by type assertion. A store implements the
 // capabilities it supports; a feature configured without its capability
-// fails at New (or, for a Server method, returns ErrNoCapability), naming
-// the interface. Each capability has its own sub-suite in core/storagetest.
+// will fail at New, naming the interface (today's capabilities serve
+// Server methods, which return ErrNoCapability instead). Each capability has its own sub-suite in core/storagetest.
 
 // ClientRegistry is the capability to manage clients: the examples' client
 // command, registration at start-up, and later dynamic client registration
@@ -75,13 +75,11 @@ var ErrNoCapability = fmt.Errorf("oauth2kit: the Storage lacks a capability")
 
 // capabilities are the optional interfaces found on the Storage at New.
 type capabilities struct {
-	clients ClientRegistry // nil without
-	users   UserGrantStore // nil without
+	users UserGrantStore // nil without
 }
 
 func findCapabilities(st Storage) capabilities {
 	var c capabilities
-	c.clients, _ = st.(ClientRegistry)
 	c.users, _ = st.(UserGrantStore)
 	return c
 }

@@ -33,6 +33,9 @@ type Keys struct {
 	SignKey  []byte
 }
 
+// GoString is String: %#v prints no key either.
+func (k Keys) GoString() string { return k.String() }
+
 // String names the generation without its key material.
 func (k Keys) String() string {
 	return "core.Keys{ID:" + k.ID + " CryptKey:[redacted] SignKey:[redacted]}"

@@ -286,5 +286,8 @@ func (c Config) String() string {
 		c.Issuer, c.Paths, c.Keys.ID, len(c.VerifyKeys), c.Lifetimes, c.Scopes, c.Profile)
 }
 
+// GoString is String: %#v prints no key either.
+func (c Config) GoString() string { return c.String() }
+
 // LogValue keeps key material out of structured logs.
 func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }

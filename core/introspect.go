@@ -29,7 +29,9 @@ func (s *Server) introspect(w Responder, r Request) {
 			// secret or a public client's id: the token endpoint's 400 for
 			// a failed body authentication (RFC 6749 §5.2 allows either)
 			// would tell a resource server nothing about what to send.
+			desc := e.desc
 			e = s.authRequired()
+			e.desc = desc
 		}
 		sendError(w, e, false)
 		return

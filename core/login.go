@@ -182,6 +182,10 @@ func (s *Server) processLogin(w Responder, r Request) {
 			}
 			s.issueCode(w, r, p)
 		case "deny":
+			// A denied form is used up too: it cannot be approved later.
+			if !s.useForm(w, r, p) {
+				return
+			}
 			s.redirectError(w, p, ErrAccessDenied, "the user denied the request")
 		default:
 			s.errorPage(w, r, 400, ErrInvalidRequest, "decision must be approve or deny")
@@ -221,6 +225,12 @@ func (s *Server) SendGrant(w Responder, r Request, ar *AuthorizationRequest, use
 			return
 		}
 		if _, covered := narrowScope(p.scope, approved); err != nil || !covered {
+			// The login form that led here is used up: posting it again
+			// would otherwise show a second consent page (or, once consent
+			// is remembered, issue a second code).
+			if !s.useForm(w, r, &p) {
+				return
+			}
 			// Bound to the same session as the login (whose cookie may be
 			// set by this very response when Login calls SendGrant).
 			next := s.newAuthorizationRequest(&p, ar.sess, w, r)
@@ -231,6 +241,53 @@ func (s *Server) SendGrant(w Responder, r Request, ar *AuthorizationRequest, use
 		}
 	}
 	s.issueCode(w, r, &p)
+}
+
+// formMargin keeps a used form's record a little past the form's expiry,
+// so that an instance whose clock runs ahead cannot drop the record while
+// another still accepts the form.
+const formMargin = time.Minute
+
+// useForm records the posted form p came from as used, once: a login or
+// consent form completes at most once, however often it is submitted and
+// to whichever instance. The record is a grant born used, under a
+// signature derived from the form's nonce (onceSig), kept until the
+// pending request expires; the store creates a signature once (ErrExists
+// after), atomically, so a second submission finds it. It reports false
+// after answering the request (an error page, or a storage error sent to
+// the client). A request that did not come from a form (Login calling
+// SendGrant at once) has nothing to record.
+func (s *Server) useForm(w Responder, r Request, p *pending) bool {
+	if p.once == "" {
+		return true
+	}
+	ctx := r.Context()
+	now := s.now()
+	id, err := newID()
+	if err != nil {
+		s.redirectError(w, p, ErrServerError, "the server could not complete the request")
+		return false
+	}
+	used := now
+	// Its own id and no user or scope: it is no grant of anyone's (it names
+	// the client only so that deleting the client drops it).
+	marker := &Grant{
+		ID: id, CodeSig: p.once, ClientID: p.clientID,
+		CreatedAt: now, ExpiresAt: time.Unix(p.exp, 0).Add(formMargin), UsedAt: &used,
+	}
+	if err := s.store.CreateGrant(ctx, marker); err != nil {
+		if errors.Is(err, ErrExists) {
+			s.log.WarnContext(ctx, "oauth2kit: a login or consent form was submitted again; refused", "client_id", p.clientID)
+			s.errorPage(w, r, 400, ErrInvalidRequest, "this sign-in was already completed; start again from the application")
+			return false
+		}
+		s.log.ErrorContext(ctx, "oauth2kit: recording a used form failed", "err", err)
+		e := storageError(err)
+		s.redirectError(w, p, e.code, e.desc)
+		return false
+	}
+	p.once = "" // recorded: the rest of this request may go on
+	return true
 }
 
 // issueCode stores the grant and redirects to the client with the code.
@@ -257,29 +314,8 @@ func (s *Server) issueCode(w Responder, r Request, p *pending) {
 		return
 	}
 	exp := now.Add(s.cfg.Lifetimes.Code)
-	if p.once != "" {
-		// A posted login or consent form issues one code, however often it
-		// is submitted and to whichever instance: the first submission
-		// records the form as a grant that is born used, under a
-		// signature derived from the form's nonce, and kept until the
-		// pending request expires. The store creates a signature once
-		// (ErrExists after), atomically, so a second submission finds it.
-		used := now
-		marker := &Grant{
-			ID: gid, CodeSig: p.once, ClientID: p.clientID, UserID: p.userID, Scope: p.scope,
-			CreatedAt: now, ExpiresAt: time.Unix(p.exp, 0), UsedAt: &used,
-		}
-		if err := s.store.CreateGrant(ctx, marker); err != nil {
-			if errors.Is(err, ErrExists) {
-				s.log.WarnContext(ctx, "oauth2kit: a login or consent form was submitted again; no code issued", "client_id", p.clientID)
-				s.errorPage(w, r, 400, ErrInvalidRequest, "this sign-in was already completed; start again from the application")
-				return
-			}
-			s.log.ErrorContext(ctx, "oauth2kit: recording a used form failed", "err", err)
-			e := storageError(err)
-			s.redirectError(w, p, e.code, e.desc)
-			return
-		}
+	if !s.useForm(w, r, p) {
+		return
 	}
 	g := &Grant{
 		ID: gid, CodeSig: sig, ClientID: p.clientID, UserID: p.userID,

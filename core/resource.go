@@ -80,6 +80,13 @@ func (s *Server) CheckRequest(r Request, scopes ...string) (*TokenInfo, *Resourc
 		return nil, s.resourceError(401, "", "", legacy, nil)
 	}
 	info := new(TokenInfo)
+	if legacy && !draftServer {
+		// Decided before the revocation lookup, which such a request must
+		// not cost (nor turn into a 503 when storage fails).
+		if s.openAccessToken(tok, s.now(), info); !info.Draft10 {
+			return nil, s.resourceError(401, "", "", false, errBadToken)
+		}
+	}
 	err := s.checkToken(r.Context(), tok, info)
 	if err != nil && err != errBadToken && err != errTokenExpired && err != errTokenRevoked {
 		s.log.ErrorContext(r.Context(), "oauth2kit: revocation check failed", "err", err)

@@ -347,10 +347,9 @@ func (e *env) revoked(family string) bool {
 	return r
 }
 
-func (e *env) grantsCount() int {
-	g, _, _ := e.store.Len()
-	return g
-}
+// grantsCount counts the codes stored and never redeemed (a used form's
+// record is not one).
+func (e *env) grantsCount() int { return e.store.PendingCodes() }
 
 func (e *env) refreshCount() int {
 	_, r, _ := e.store.Len()

@@ -257,3 +257,14 @@ func TestConfigPrintsNoKeys(t *testing.T) {
 		t.Errorf("duplicate endpoint paths accepted")
 	}
 }
+
+// %#v prints no key material either (GoString).
+func TestGoStringPrintsNoKeys(t *testing.T) {
+	k := core.Keys{ID: "g1", CryptKey: []byte("crypt-key-crypt-key-crypt-key-32"), SignKey: []byte("sign-key-sign-key-sign-key-sign!")}
+	cfg := core.Config{Issuer: issuer, Keys: k, VerifyKeys: []core.Keys{k}}
+	for _, out := range []string{fmt.Sprintf("%#v", cfg), fmt.Sprintf("%#v", k), fmt.Sprintf("%#v", cfg.VerifyKeys)} {
+		if strings.Contains(out, "crypt-key") || strings.Contains(out, "sign-key") || strings.Contains(out, fmt.Sprint(k.CryptKey)) {
+			t.Errorf("key material printed: %s", out)
+		}
+	}
+}

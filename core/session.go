@@ -170,13 +170,13 @@ func sessionBinding(g *keyGen, sess string) string {
 }
 
 // onceSig is the code signature under which a posted form is recorded as
-// used: a MAC of its nonce under the code key of the generation that sealed
-// it (so every instance, and a retry after a key rotation, computes the
-// same). Its input has a NUL, which no code has: it never equals the
-// signature of a real code.
+// used: a MAC of its nonce under the form key (the one of the CSRF tokens,
+// with its own label) of the generation that sealed it, so every instance,
+// and a retry after a key rotation, computes the same. Codes are signed
+// under another key: it never equals the signature of a real code.
 func onceSig(g *keyGen, nonce string) string {
 	var buf [32]byte
-	return base64.RawURLEncoding.EncodeToString(g.mac(buf[:0], 'c', "form-used", nonce))
+	return base64.RawURLEncoding.EncodeToString(g.mac(buf[:0], 's', "form-used", nonce))
 }
 
 func csrfToken(g *keyGen, sess, nonce string) string {

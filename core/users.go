@@ -31,7 +31,11 @@ func (s *Server) revokeUser(ctx context.Context, userID, clientID string) (int, 
 	if userID == "" {
 		return 0, errors.New("oauth2kit: a user id is required")
 	}
-	fams, err := s.caps.users.RevokeUserGrants(ctx, userID, clientID, s.familyKeep(s.now()))
+	// Kept past every token the families can still get: a code not yet
+	// redeemed (the stores expire those, but a third-party one may not)
+	// would mint a refresh token living up to Code + RefreshToken.
+	now := s.now()
+	fams, err := s.caps.users.RevokeUserGrants(ctx, userID, clientID, s.familyKeep(now).Add(s.cfg.Lifetimes.Code))
 	for _, f := range fams {
 		s.revCache.forget(f)
 	}

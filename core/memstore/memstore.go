@@ -568,6 +568,21 @@ func (s *Store) Len() (grants, refreshTokens, revocations int) {
 	return len(s.grants), len(s.refresh), len(s.revoked)
 }
 
+// PendingCodes reports how many codes the store holds that were never
+// redeemed (to observe in tests that no code was issued: the records of
+// used login and consent forms are born used and not counted).
+func (s *Store) PendingCodes() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := 0
+	for _, g := range s.grants {
+		if !g.used {
+			n++
+		}
+	}
+	return n
+}
+
 // Sweep drops everything expired now, whatever the sweep interval.
 func (s *Store) Sweep() {
 	s.mu.Lock()
