@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
@@ -94,4 +95,56 @@ func ExampleSQLiteDSN() {
 	fmt.Println(gormstore.SQLiteDSN("/var/lib/myapp/oauth2.db"))
 	// Output:
 	// /var/lib/myapp/oauth2.db?_txlock=immediate&_busy_timeout=5000&_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_stmt_cache_size=32
+}
+
+// Purge deletes what can no longer matter: codes past max(ExpiresAt,
+// KeepUntil), refresh tokens past their expiry, family revocations past
+// their keep-until. Run it every few minutes from one instance or all
+// (concurrent purges are harmless), with jitter so instances do not purge
+// at the same second.
+func ExampleStore_Purge() {
+	dir, err := os.MkdirTemp("", "oauth2kit-example")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	db, err := gorm.Open(sqlite.Open(gormstore.SQLiteDSN(filepath.Join(dir, "oauth2.db"))), &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		panic(err)
+	}
+	sqlDB, _ := db.DB()
+	defer sqlDB.Close()
+	ctx := context.Background()
+	store := gormstore.New(db)
+	if err := store.Migrate(ctx); err != nil {
+		panic(err)
+	}
+
+	now := time.Now()
+	for i, keep := range []time.Duration{-time.Minute, time.Hour} { // one past its keep-until, one not
+		_ = store.CreateGrant(ctx, &core.Grant{
+			ID: fmt.Sprint("g", i), CodeSig: fmt.Sprint("sig", i), ClientID: "app", UserID: "alice",
+			CreatedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour), KeepUntil: now.Add(keep),
+		})
+	}
+	_ = store.RevokeFamily(ctx, "old-family", now.Add(-time.Second))
+
+	n, err := store.Purge(ctx, now)
+	fmt.Println(n, err)
+
+	// The loop an app runs (stopped here at once).
+	loop, stop := context.WithCancel(ctx)
+	stop()
+	for loop.Err() == nil {
+		jitter := time.Duration(rand.Int64N(int64(30 * time.Second)))
+		select {
+		case <-loop.Done():
+		case <-time.After(5*time.Minute + jitter):
+			if _, err := store.Purge(loop, time.Now()); err != nil {
+				fmt.Println("purge:", err) // log it; the next round retries
+			}
+		}
+	}
+	// Output:
+	// 2 <nil>
 }
