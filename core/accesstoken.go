@@ -156,8 +156,8 @@ var (
 
 // mintAccessToken writes the claims down in the server's access token
 // format.
-func (s *Server) mintAccessToken(t *TokenInfo) (string, error) {
-	tok, jti, err := s.access.mint(*t)
+func (s *Server) mintAccessToken(c *Client, t *TokenInfo) (string, error) {
+	tok, jti, err := s.formatFor(c).mint(*t)
 	t.TokenID = jti
 	return tok, err
 }
@@ -166,6 +166,9 @@ func (s *Server) mintAccessToken(t *TokenInfo) (string, error) {
 func (s *Server) formatOf(tok string) accessFormat {
 	if s.access.recognizes(tok) {
 		return s.access
+	}
+	if s.jwt != nil && s.jwt.recognizes(tok) {
+		return s.jwt
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package core
 import (
 	"errors"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // Authorize is the authorization endpoint (RFC 6749 §4.1.1), GET or POST.
@@ -70,7 +72,16 @@ func (s *Server) authorize(w Responder, r Request) {
 	}
 	draft10 := s.profileOf(c) == ProfileDraft10
 	p := &pending{clientID: c.ID, clientName: c.Name, sentURI: sent, redirect: redirect, state: f.get("state"), draft10: draft10}
-	// From here on the redirect URI is trusted: errors go back to the client.
+	// From here on the redirect URI is trusted: errors go back to the
+	// client, in the response mode it asked for.
+	switch f.get("response_mode") {
+	case "", "query":
+	case "form_post":
+		p.formPost = true
+	default:
+		s.redirectError(w, p, ErrInvalidRequest, "response_mode must be query or form_post")
+		return
+	}
 	if len(dups) > 0 {
 		s.redirectError(w, p, ErrInvalidRequest, "parameter "+dups[0]+" is repeated")
 		return
@@ -122,6 +133,10 @@ func (s *Server) authorize(w Responder, r Request) {
 		return
 	}
 	p.scope = scope
+	if code, desc := s.authorizeOIDC(&f, p); code != "" {
+		s.redirectError(w, p, code, desc)
+		return
+	}
 	p.exp = s.now().Add(s.cfg.Lifetimes.Login).Unix()
 	// The browser session (and its cookie) is made when a form is sealed
 	// for it (AuthorizationRequest.seal): an app that knows the user and
@@ -131,3 +146,88 @@ func (s *Server) authorize(w Responder, r Request) {
 	s.auth.Login(w, r, ar)
 	ar.detach()
 }
+
+// OpenID Connect authorization errors (Core §3.1.2.6).
+const (
+	ErrLoginRequired          = "login_required"
+	ErrConsentRequired        = "consent_required"
+	ErrInteractionRequired    = "interaction_required"
+	ErrRequestNotSupported    = "request_not_supported"
+	ErrRequestURINotSupported = "request_uri_not_supported"
+	maxOIDCParamLen           = 512
+	maxNonceLen               = maxStateLen
+)
+
+// authorizeOIDC reads the OpenID Connect parameters of an authorization
+// request into p (with OIDC on); it returns the error to redirect with, if
+// any. Unknown parameters are ignored, as Core §3.1.2.1 asks; the
+// parameters the kit does not act on itself (display, ui_locales,
+// claims_locales, acr_values, login_hint, id_token_hint) are handed to the
+// app's pages.
+func (s *Server) authorizeOIDC(f *params, p *pending) (string, string) {
+	if !s.cfg.OIDC.enabled() {
+		return "", ""
+	}
+	if f.get("request") != "" {
+		return ErrRequestNotSupported, "request objects are not supported"
+	}
+	if f.get("request_uri") != "" {
+		return ErrRequestURINotSupported, "request_uri is not supported"
+	}
+	oc := &oidcContext{
+		Nonce: f.get("nonce"), LoginHint: f.get("login_hint"), IDTokenHint: f.get("id_token_hint"),
+		UILocales: f.get("ui_locales"), ClaimsLocales: f.get("claims_locales"), ACRValues: f.get("acr_values"), Display: f.get("display"),
+	}
+	if len(oc.Nonce) > maxNonceLen {
+		return ErrInvalidRequest, "nonce is too long"
+	}
+	for _, v := range []string{oc.LoginHint, oc.UILocales, oc.ClaimsLocales, oc.ACRValues, oc.Display} {
+		if len(v) > maxOIDCParamLen {
+			return ErrInvalidRequest, "a parameter is too long"
+		}
+	}
+	if len(oc.IDTokenHint) > 8<<10 {
+		return ErrInvalidRequest, "id_token_hint is too long"
+	}
+	if pr := f.get("prompt"); pr != "" {
+		vals, ok := parseScope(pr) // the same space-separated token syntax
+		if !ok {
+			return ErrInvalidRequest, "prompt is malformed"
+		}
+		for _, v := range vals {
+			switch v {
+			case "none", "login", "consent", "select_account":
+			default:
+				return ErrInvalidRequest, "prompt value " + v + " is not supported"
+			}
+		}
+		if len(vals) > 1 && hasScope(pr, "none") {
+			return ErrInvalidRequest, "prompt=none cannot be combined with other values"
+		}
+		oc.Prompt = joinScope(vals)
+	}
+	if ma := f.get("max_age"); ma != "" {
+		n, err := strconv.ParseInt(ma, 10, 64)
+		if err != nil || n < 0 || n > 1<<31 {
+			return ErrInvalidRequest, "max_age must be a non-negative integer"
+		}
+		oc.MaxAge = n + 1
+	}
+	if !hasScope(p.scope, ScopeOpenID) {
+		// Plain OAuth: only prompt matters (MCP clients send
+		// prompt=consent with offline_access).
+		if oc.Prompt == "" {
+			return "", ""
+		}
+		oc = &oidcContext{Prompt: oc.Prompt}
+	}
+	// Until the kit keeps login sessions, no request arrives with a
+	// session it could use silently.
+	if hasScope(oc.Prompt, "none") {
+		return ErrLoginRequired, "the user must sign in"
+	}
+	p.oidc = oc
+	return "", ""
+}
+
+func joinScope(v []string) string { return strings.Join(v, " ") }

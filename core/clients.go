@@ -51,6 +51,12 @@ type ClientSpec struct {
 	// LegacyBasicSecret lets a draft-10 client send its raw secret as the
 	// whole Basic credential (the original library's "Basic <secret>").
 	LegacyBasicSecret bool
+	// IDTokenSignedResponseAlg is the client's id_token algorithm (see
+	// Client); empty means RS256.
+	IDTokenSignedResponseAlg string
+	// AccessTokenFormat is FormatSealed (empty: the server's default) or
+	// FormatJWT.
+	AccessTokenFormat string
 }
 
 // NewClient validates spec and returns the client to store and, for a
@@ -63,13 +69,15 @@ func NewClient(spec ClientSpec) (*Client, string, error) {
 // newClient is NewClient over a grant registry.
 func newClient(spec ClientSpec, grants *grantRegistry) (*Client, string, error) {
 	c := &Client{
-		ID:                spec.ID,
-		Name:              spec.Name,
-		Public:            spec.Public,
-		Profile:           spec.Profile,
-		PKCE:              spec.PKCE,
-		LegacyBasicSecret: spec.LegacyBasicSecret,
-		CreatedAt:         time.Now().UTC(),
+		ID:                       spec.ID,
+		Name:                     spec.Name,
+		Public:                   spec.Public,
+		Profile:                  spec.Profile,
+		PKCE:                     spec.PKCE,
+		LegacyBasicSecret:        spec.LegacyBasicSecret,
+		IDTokenSignedResponseAlg: spec.IDTokenSignedResponseAlg,
+		AccessTokenFormat:        spec.AccessTokenFormat,
+		CreatedAt:                time.Now().UTC(),
 	}
 	if c.ID == "" {
 		id, err := newClientID()
@@ -83,6 +91,14 @@ func newClient(spec ClientSpec, grants *grantRegistry) (*Client, string, error) 
 	}
 	if len(spec.Name) > 200 || !printable(spec.Name) && spec.Name != "" {
 		return nil, "", errors.New("client name must be at most 200 printable characters")
+	}
+	if spec.AccessTokenFormat != FormatSealed && spec.AccessTokenFormat != FormatJWT {
+		return nil, "", fmt.Errorf("access token format %q is not %q or %q", spec.AccessTokenFormat, FormatSealed, FormatJWT)
+	}
+	switch spec.IDTokenSignedResponseAlg {
+	case "", AlgRS256, AlgPS256, AlgES256, AlgEdDSA:
+	default:
+		return nil, "", fmt.Errorf("id_token_signed_response_alg %q is not one of RS256, PS256, ES256, EdDSA", spec.IDTokenSignedResponseAlg)
 	}
 	if err := grants.checkGrantTypes(spec.GrantTypes, spec.Public); err != nil {
 		return nil, "", err

@@ -109,6 +109,17 @@ type Config struct {
 	// default.
 	Caches Caches
 
+	// AccessTokenFormat is how access tokens are minted for clients whose
+	// Client.AccessTokenFormat is empty: FormatSealed (the default: opaque,
+	// encrypted, the fastest) or FormatJWT (RFC 9068, verifiable by any
+	// resource server with the JWKS; needs OIDC.SigningKeys). The server
+	// accepts both formats whatever it mints.
+	AccessTokenFormat string
+
+	// OIDC makes the server an OpenID Provider. Off unless signing keys
+	// are given.
+	OIDC OIDC
+
 	// Logger receives security events (code replay, refresh reuse, storage
 	// failures). Tokens, codes, secrets and passwords are never logged.
 	// Default: slog.Default().
@@ -134,6 +145,16 @@ type Paths struct {
 	// Introspect is the introspection endpoint (RFC 7662). Default:
 	// /oauth2/introspect.
 	Introspect string
+	// UserInfo is the OpenID Connect userinfo endpoint (with OIDC on).
+	// Default: /oauth2/userinfo.
+	UserInfo string
+	// JWKS serves the public signing keys (with OIDC on). Default:
+	// /oauth2/jwks.
+	JWKS string
+	// OpenIDConfiguration is the OpenID Connect Discovery document, the
+	// same JSON as Metadata (with OIDC on). Default:
+	// /.well-known/openid-configuration.
+	OpenIDConfiguration string
 	// Metadata serves the authorization server metadata (RFC 8414).
 	// Default: /.well-known/oauth-authorization-server.
 	Metadata string
@@ -152,7 +173,36 @@ type Lifetimes struct {
 	// Login bounds how long a pending login or consent form stays usable.
 	// Default: 15 minutes.
 	Login time.Duration
+	// IDToken is how long an id_token is valid (OIDC). Default: 1 hour.
+	IDToken time.Duration
 }
+
+// OIDC configures the OpenID Provider (OpenID Connect Core 1.0,
+// Discovery 1.0). With SigningKeys given, a request with scope openid gets
+// an id_token, and the userinfo, JWKS and discovery endpoints are served.
+type OIDC struct {
+	// SigningKeys sign id_tokens (and JWT access tokens); their public
+	// halves are served at Paths.JWKS. At least one key must be in state
+	// KeySigning; RS256 should be among them (OpenID Connect's mandatory
+	// algorithm, the default of clients that name none), else clients
+	// without IDTokenSignedResponseAlg get the first algorithm configured.
+	SigningKeys []SigningKey
+	// Claims supplies the user's claims for userinfo (and the claims
+	// request parameter). Nil: userinfo answers sub alone.
+	Claims ClaimsSource
+	// PublishAhead is how long RotateKeys publishes a key before it
+	// signs; the JWKS is served with a Cache-Control max-age a sixth of
+	// it, so every relying party has fetched the new key before it is
+	// used. Default: 1 hour. At least 1 minute.
+	PublishAhead time.Duration
+	// AccessTokenAlg signs JWT access tokens: empty means RS256 (what
+	// RFC 9068 resource servers must support), or the first algorithm
+	// configured without an RS256 key. ES256 and EdDSA sign some 30 times
+	// faster than RSA-2048.
+	AccessTokenAlg string
+}
+
+func (o *OIDC) enabled() bool { return len(o.SigningKeys) > 0 }
 
 // Limits bound the size of requests.
 type Limits struct {
@@ -234,6 +284,14 @@ func (c *Config) setDefaults(routes []*endpoint) error {
 	dur(&c.Lifetimes.RefreshToken, 30*24*time.Hour)
 	dur(&c.Lifetimes.Code, 60*time.Second)
 	dur(&c.Lifetimes.Login, 15*time.Minute)
+	dur(&c.Lifetimes.IDToken, time.Hour)
+	if c.AccessTokenFormat != FormatSealed && c.AccessTokenFormat != FormatJWT {
+		return fmt.Errorf("oauth2kit: Config.AccessTokenFormat %q is not %q or %q", c.AccessTokenFormat, FormatSealed, FormatJWT)
+	}
+	dur(&c.OIDC.PublishAhead, time.Hour)
+	if c.OIDC.PublishAhead < time.Minute {
+		return errors.New("oauth2kit: Config.OIDC.PublishAhead is at least 1 minute")
+	}
 	dur(&c.AuthThrottle.Window, time.Minute)
 	dur(&c.LoginThrottle.Window, 5*time.Minute)
 	if c.Lifetimes.Code > maxCodeLifetime {

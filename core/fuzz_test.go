@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -478,12 +479,12 @@ func FuzzErrorDescription(f *testing.F) {
 // login handle posted back to /oauth2/login: no row in storage, an AEAD
 // blob in the form. fuzzPending is an independent reading of that format
 // (the key derivation of SECURITY.md §3, XChaCha20-Poly1305 with the header
-// "pr2.<kid>." as associated data, then version, expiry, flags and twelve
-// length-prefixed strings), so the fuzz target can seal any plaintext the
+// "pr2.<kid>." as associated data, then version, expiry, flags and thirteen
+// length-prefixed strings, the last a JSON object of the OIDC request), so the fuzz target can seal any plaintext the
 // way the server does and predict the server's answer.
 type fuzzPending struct {
 	version, exp, flags int64
-	f                   [12]string // clientID sentURI redirect scope state challenge method binding userID info nonce clientName
+	f                   [13]string // clientID sentURI redirect scope state challenge method binding userID info nonce clientName oidc
 }
 
 const (
@@ -499,7 +500,39 @@ const (
 	fpInfo
 	fpNonce
 	fpName
+	fpOIDC
 )
+
+// validFuzzOIDC is the independent reading of the OIDC member: empty, or
+// a JSON object whose known members have their types (t and ma numbers,
+// amr a list of strings, the rest strings).
+func validFuzzOIDC(s string) bool {
+	if s == "" {
+		return true
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal([]byte(s), &m) != nil || m == nil {
+		return false
+	}
+	for k, v := range m {
+		var err error
+		switch k {
+		case "t", "ma":
+			var n int64
+			err = json.Unmarshal(v, &n)
+		case "amr":
+			var l []string
+			err = json.Unmarshal(v, &l)
+		case "n", "acr", "sid", "p", "lh", "ih", "ul", "cl", "av", "d":
+			var str string
+			err = json.Unmarshal(v, &str)
+		}
+		if err != nil {
+			return false
+		}
+	}
+	return true
+}
 
 // fuzzSession is the fixed browser session of the fuzz targets (the
 // secure cookie name: the issuer is https).
@@ -605,7 +638,7 @@ func decodeFuzzPending(pt []byte) *fuzzPending {
 		}
 		p.f[i], pt = string(pt[m:m+int(l)]), pt[m+int(l):]
 	}
-	if len(pt) != 0 || p.version != 1 || p.f[fpClient] == "" || p.f[fpRedirect] == "" {
+	if len(pt) != 0 || p.version != 2 || p.f[fpClient] == "" || p.f[fpRedirect] == "" || !validFuzzOIDC(p.f[fpOIDC]) {
 		return nil
 	}
 	return &p
@@ -663,8 +696,8 @@ func FuzzGrantRowDecode(f *testing.F) {
 	now := base.now.Unix()
 	bind := keys.binding(fuzzSession)
 	mk := func(mod func(p *fuzzPending)) []byte {
-		p := fuzzPending{version: 1, exp: now + 600}
-		p.f = [12]string{"conf", confCB, confCB, "read", "st", core.S256Challenge(verifier), "S256", bind, "", "", "nonce", "Conf App"}
+		p := fuzzPending{version: 2, exp: now + 600}
+		p.f = [13]string{"conf", confCB, confCB, "read", "st", core.S256Challenge(verifier), "S256", bind, "", "", "nonce", "Conf App", ""}
 		mod(&p)
 		return p.encode()
 	}
@@ -676,7 +709,12 @@ func FuzzGrantRowDecode(f *testing.F) {
 		func(p *fuzzPending) { p.f[fpRedirect] = "" },
 		func(p *fuzzPending) { p.f[fpClient] = "nobody" },
 		func(p *fuzzPending) { p.exp = now },
-		func(p *fuzzPending) { p.version = 2 },
+		func(p *fuzzPending) { p.version = 1 },
+		func(p *fuzzPending) { p.version = 3 },
+		func(p *fuzzPending) { p.f[fpOIDC] = `{"n":"abc","t":1700000000,"amr":["pwd"]}` },
+		func(p *fuzzPending) { p.f[fpOIDC] = `{"t":"x"}` },
+		func(p *fuzzPending) { p.f[fpOIDC] = `[1]` },
+		func(p *fuzzPending) { p.flags = 2 }, // form_post
 		func(p *fuzzPending) { p.f[fpBinding] = keys.binding("other") },
 		func(p *fuzzPending) { p.f[fpScope] = "a  b\x00" },
 	} {
@@ -709,11 +747,13 @@ func FuzzGrantRowDecode(f *testing.F) {
 			want = 403
 		case p.f[fpClient] != "conf" && p.f[fpClient] != "pub" && p.f[fpClient] != "legacy":
 			want = 400
+		case p.flags&2 != 0:
+			want = 200 // form_post: a page that posts the code
 		}
 		if w.status != want {
 			t.Fatalf("handle %q (decoded %+v): status %d, want %d (%s)", handle, p, w.status, want, w.body)
 		}
-		if want != 303 {
+		if want != 303 && want != 200 {
 			if w.hdr.Get("Location") != "" || rec.last != nil {
 				t.Fatalf("a refused handle redirected to %q or stored a grant", w.hdr.Get("Location"))
 			}
@@ -728,7 +768,11 @@ func FuzzGrantRowDecode(f *testing.F) {
 			g.UserID != user || g.AdditionalInfo != info || g.CodeChallenge != p.f[fpChallenge] || g.CodeChallengeMethod != p.f[fpMethod] {
 			t.Fatalf("handle %+v stored grant %+v", p, g)
 		}
-		if !strings.HasPrefix(w.hdr.Get("Location"), p.f[fpRedirect]) {
+		if want == 200 {
+			if !strings.Contains(string(w.body), `action="`+html.EscapeString(p.f[fpRedirect])+`"`) || w.hdr.Get("Location") != "" {
+				t.Fatalf("handle %+v: form_post page %q", p, w.body)
+			}
+		} else if !strings.HasPrefix(w.hdr.Get("Location"), p.f[fpRedirect]) {
 			t.Fatalf("handle %+v redirected to %q", p, w.hdr.Get("Location"))
 		}
 	})

@@ -79,7 +79,7 @@ func (s *Server) exchangeCode(ctx context.Context, c *Client, f *params) (*token
 		res.refresh = tok
 		return &RefreshToken{
 			Sig: sig, FamilyID: g.ID, ClientID: c.ID, UserID: g.UserID, Scope: g.Scope,
-			AdditionalInfo: g.AdditionalInfo, CreatedAt: now, ExpiresAt: now.Add(s.cfg.Lifetimes.RefreshToken),
+			AdditionalInfo: g.AdditionalInfo, OIDC: g.OIDC, CreatedAt: now, ExpiresAt: now.Add(s.cfg.Lifetimes.RefreshToken),
 		}, nil
 	}
 	sigs := s.codeSigs(code, c)
@@ -127,5 +127,14 @@ func (s *Server) exchangeCode(ctx context.Context, c *Client, f *params) (*token
 		return nil, e
 	}
 	res.access, res.scope = at, g.Scope
+	if s.wantsIDToken(g.Scope) {
+		oc, e := s.grantOIDC(ctx, g.OIDC)
+		if e != nil {
+			return nil, e
+		}
+		if res.idToken, e = s.mintIDToken(ctx, c, g.UserID, oc, at, now, true); e != nil {
+			return nil, e
+		}
+	}
 	return &res, nil
 }

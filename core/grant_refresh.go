@@ -49,7 +49,7 @@ func (s *Server) refresh(ctx context.Context, c *Client, f *params) (*tokenResul
 		// access token is narrowed (RFC 6749 §6).
 		return &RefreshToken{
 			Sig: nsig, FamilyID: old.FamilyID, ClientID: c.ID, UserID: old.UserID, Scope: old.Scope,
-			AdditionalInfo: old.AdditionalInfo, CreatedAt: now, ExpiresAt: now.Add(s.cfg.Lifetimes.RefreshToken),
+			AdditionalInfo: old.AdditionalInfo, OIDC: old.OIDC, CreatedAt: now, ExpiresAt: now.Add(s.cfg.Lifetimes.RefreshToken),
 		}, nil
 	})
 	switch {
@@ -80,5 +80,16 @@ func (s *Server) refresh(ctx context.Context, c *Client, f *params) (*tokenResul
 		return nil, e
 	}
 	res.access = at
+	// A new id_token for the same authentication (OpenID Connect Core
+	// §12.2): same sub and auth_time, when the refreshed scope keeps openid.
+	if s.wantsIDToken(res.scope) {
+		oc, e := s.grantOIDC(ctx, old.OIDC)
+		if e != nil {
+			return nil, e
+		}
+		if res.idToken, e = s.mintIDToken(ctx, c, old.UserID, oc, at, now, false); e != nil {
+			return nil, e
+		}
+	}
 	return &res, nil
 }

@@ -63,6 +63,15 @@ type AuthorizationRequest struct {
 	State  string
 	// UserID is set on the consent step.
 	UserID string
+	// OpenID Connect parameters for the login page (Core §3.1.2.1), as
+	// sent: Prompt (space-separated: login asks for a fresh
+	// authentication, consent is handled by the kit), LoginHint,
+	// IDTokenHint (unverified), UILocales, ClaimsLocales, ACRValues,
+	// Display. MaxAge is the max_age sent, -1 when none: an app that signs
+	// the user in from its own session must not do so when that login is
+	// older (0: always authenticate again).
+	Prompt, LoginHint, IDTokenHint, UILocales, ClaimsLocales, ACRValues, Display string
+	MaxAge                                                                       int64
 	// Form holds the posted form at ProcessLogin (nil at Login).
 	Form url.Values
 	// ProcessLoginURL is where the login and consent forms post.
@@ -111,7 +120,13 @@ func (ar *AuthorizationRequest) HiddenFields() string {
 // browser session, or "" for one to be made (on w) when a form is sealed.
 func (s *Server) newAuthorizationRequest(p *pending, sess string, w Responder, r Request) *AuthorizationRequest {
 	scopes, _ := parseScope(p.scope)
+	oc := p.oidc
+	if oc == nil {
+		oc = &oidcContext{}
+	}
 	return &AuthorizationRequest{
+		Prompt: oc.Prompt, LoginHint: oc.LoginHint, IDTokenHint: oc.IDTokenHint, UILocales: oc.UILocales,
+		ClaimsLocales: oc.ClaimsLocales, ACRValues: oc.ACRValues, Display: oc.Display, MaxAge: oc.MaxAge - 1,
 		ClientID: p.clientID, ClientName: p.clientName, RedirectURI: p.redirect,
 		Scope: p.scope, Scopes: scopes, State: p.state, UserID: p.userID,
 		ProcessLoginURL: s.cfg.Paths.ProcessLogin,
@@ -209,12 +224,47 @@ func (s *Server) processLogin(w Responder, r Request) {
 // additionalInfo travels into every token of the grant (TokenInfo); keep
 // it small and free of secrets.
 func (s *Server) SendGrant(w Responder, r Request, ar *AuthorizationRequest, userID, additionalInfo string) {
+	s.SendLogin(w, r, ar, LoginResult{UserID: userID, AdditionalInfo: additionalInfo})
+}
+
+// LoginResult is what the app knows of a completed login.
+type LoginResult struct {
+	// UserID is the user's stable identifier: the id_token's sub.
+	UserID string
+	// AdditionalInfo travels into every token of the grant (see SendGrant).
+	AdditionalInfo string
+	// AuthTime is when the user authenticated (the id_token's auth_time);
+	// zero means now. An app that signs the user in from its own session
+	// gives the time of that session's login.
+	AuthTime time.Time
+	// ACR and AMR are the authentication context class and methods (the
+	// id_token's acr and amr, e.g. "pwd", "otp", "mfa"), when known.
+	ACR string
+	AMR []string
+}
+
+// SendLogin is SendGrant with what OpenID Connect reports of the
+// authentication (auth_time, acr, amr).
+func (s *Server) SendLogin(w Responder, r Request, ar *AuthorizationRequest, lr LoginResult) {
 	p := ar.p
-	if p.clientID == "" || userID == "" || len(userID) > 256 || len(additionalInfo) > maxInfoLen {
+	userID, additionalInfo := lr.UserID, lr.AdditionalInfo
+	if p.clientID == "" || userID == "" || len(userID) > 256 || len(additionalInfo) > maxInfoLen ||
+		len(lr.ACR) > maxOIDCParamLen || len(lr.AMR) > 16 {
 		s.errorPage(w, r, 500, ErrServerError, "the login could not be completed")
 		return
 	}
 	p.userID, p.info = userID, additionalInfo
+	if p.oidc != nil {
+		oc := *p.oidc // ar keeps its own
+		if oc.AuthTime == 0 {
+			// On the consent step the login was reported already.
+			oc.AuthTime, oc.ACR, oc.AMR = s.now().Unix(), lr.ACR, lr.AMR
+			if !lr.AuthTime.IsZero() {
+				oc.AuthTime = lr.AuthTime.Unix()
+			}
+		}
+		p.oidc = &oc
+	}
 	if cp, ok := s.auth.(ConsentPrompter); ok {
 		ctx := r.Context()
 		approved, err := s.store.GetConsent(ctx, userID, p.clientID)
@@ -224,7 +274,8 @@ func (s *Server) SendGrant(w Responder, r Request, ar *AuthorizationRequest, use
 			s.redirectError(w, &p, e.code, e.desc)
 			return
 		}
-		if _, covered := narrowScope(p.scope, approved); err != nil || !covered {
+		forced := p.oidc != nil && hasScope(p.oidc.Prompt, "consent") && ar.UserID == ""
+		if _, covered := narrowScope(p.scope, approved); err != nil || !covered || forced {
 			// The login form that led here is used up: posting it again
 			// would otherwise show a second consent page (or, once consent
 			// is remembered, issue a second code).
@@ -319,7 +370,7 @@ func (s *Server) issueCode(w Responder, r Request, p *pending) {
 	}
 	g := &Grant{
 		ID: gid, CodeSig: sig, ClientID: p.clientID, UserID: p.userID,
-		RedirectURI: p.sentURI, Scope: p.scope,
+		RedirectURI: p.sentURI, Scope: p.scope, OIDC: grantOIDCOf(p),
 		CodeChallenge: p.challenge, CodeChallengeMethod: p.method,
 		AdditionalInfo: p.info, CreatedAt: now, ExpiresAt: exp,
 		// The family's access tokens outlive the code: user-wide
@@ -332,10 +383,7 @@ func (s *Server) issueCode(w Responder, r Request, p *pending) {
 		s.redirectError(w, p, e.code, e.desc)
 		return
 	}
-	w.SetHeader("Location", redirectURL(p.redirect, "code", code, "state", p.state, "iss", s.cfg.Issuer))
-	hdrNoStore.set(w)
-	hdrNoReferrer.set(w)
-	_ = w.Send(303, nil)
+	s.answer(w, p, "code", code, "state", p.state, "iss", s.cfg.Issuer)
 }
 
 // LoginAllowed reports whether the app may check a password for username
@@ -367,4 +415,14 @@ func loginKey(username string) string {
 		username = username[:128]
 	}
 	return strings.ToLower(username)
+}
+
+// grantOIDCOf is the OIDC context a grant keeps: for a grant with openid,
+// what its id_tokens need.
+func grantOIDCOf(p *pending) string {
+	if p.oidc == nil || !hasScope(p.scope, ScopeOpenID) {
+		return ""
+	}
+	oc := p.oidc.forGrant()
+	return oc.encode()
 }

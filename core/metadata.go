@@ -23,7 +23,7 @@ func (s *Server) buildMetadata() []byte {
 		}
 	}
 	o.strList("response_types_supported", []string{"code"})
-	o.strList("response_modes_supported", []string{"query"})
+	o.strList("response_modes_supported", []string{"query", "form_post"})
 	o.strList("grant_types_supported", s.grants.names())
 	methods := []string{"S256"}
 	if c.AllowPlainPKCE {
@@ -37,6 +37,17 @@ func (s *Server) buildMetadata() []byte {
 	o.boolean("authorization_response_iss_parameter_supported", true)
 	if len(c.Scopes) > 0 { // RFC 8414: omitted when the server has no fixed list
 		o.strList("scopes_supported", c.Scopes)
+	} else if c.OIDC.enabled() { // OpenID Discovery requires the member
+		o.strList("scopes_supported", []string{ScopeOpenID, "profile", "email", "address", "phone", "offline_access"})
+	}
+	if c.OIDC.enabled() {
+		o.strList("subject_types_supported", []string{"public"})
+		o.strList("id_token_signing_alg_values_supported", s.signing.Load().algs)
+		o.strList("claims_supported", claimsSupported())
+		o.strList("prompt_values_supported", []string{"none", "login", "consent", "select_account"})
+		o.boolean("claims_parameter_supported", false)
+		o.boolean("request_parameter_supported", false)
+		o.boolean("request_uri_parameter_supported", false)
 	}
 	return o.bytes()
 }

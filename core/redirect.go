@@ -1,7 +1,10 @@
 package core
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
+	"html"
 	"net/url"
 	"strings"
 )
@@ -139,8 +142,50 @@ func writeQueryEscaped(b *strings.Builder, v string) {
 }
 
 func (s *Server) redirectError(w Responder, p *pending, code, desc string) {
-	w.SetHeader("Location", redirectURL(p.redirect, "error", code, "error_description", safeDescription(desc), "state", p.state, "iss", s.cfg.Issuer))
+	s.answer(w, p, "error", code, "error_description", safeDescription(desc), "state", p.state, "iss", s.cfg.Issuer)
+}
+
+// answer sends the authorization response kv (name, value pairs; empty
+// values left out) to the client: a 303 to the redirect URI with kv in its
+// query, or, for response_mode=form_post, a page that POSTs kv there
+// (OAuth 2.0 Form Post Response Mode).
+func (s *Server) answer(w Responder, p *pending, kv ...string) {
 	hdrNoStore.set(w)
 	hdrNoReferrer.set(w)
+	if p.formPost {
+		sendFormPost(w, p.redirect, kv)
+		return
+	}
+	w.SetHeader("Location", redirectURL(p.redirect, kv...))
 	_ = w.Send(303, nil)
+}
+
+// formPostScript submits the page's one form; its hash is all the page's
+// Content-Security-Policy lets run.
+const formPostScript = "document.forms[0].submit()"
+
+var hdrFormPostCSP = func() constHeader {
+	sum := sha256.Sum256([]byte(formPostScript))
+	return header("Content-Security-Policy", "default-src 'none'; script-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+
+		"'; frame-ancestors 'none'; base-uri 'none'")
+}()
+
+func sendFormPost(w Responder, action string, kv []string) {
+	hdrFormPostCSP.set(w)
+	hdrFrameDeny.set(w)
+	hdrNoSniff.set(w)
+	hdrNoCache.set(w)
+	hdrHTML.set(w)
+	var b strings.Builder
+	b.WriteString(`<!doctype html><html><head><meta charset="utf-8"><title>Submit</title></head><body><form method="post" action="`)
+	b.WriteString(html.EscapeString(action))
+	b.WriteString(`">`)
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			continue
+		}
+		b.WriteString(`<input type="hidden" name="` + html.EscapeString(kv[i]) + `" value="` + html.EscapeString(kv[i+1]) + `">`)
+	}
+	b.WriteString(`<noscript><button type="submit">Continue</button></noscript></form><script>` + formPostScript + `</script></body></html>`)
+	_ = w.Send(200, []byte(b.String()))
 }

@@ -3,8 +3,11 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,15 +29,22 @@ type Server struct {
 	grants   *grantRegistry
 	routes   []*endpoint          // in Paths order
 	byPath   map[string]*endpoint // Handle's dispatch
-	access   accessFormat         // mints access tokens
+	access   accessFormat         // the sealed format
+	jwt      accessFormat         // RFC 9068, nil without OIDC signing keys
 	metadata []byte
 	bufPool  sync.Pool
+	signing  atomic.Pointer[keySet] // nil without OIDC
+	rotateMu sync.Mutex             // one RotateKeys at a time
 }
 
 // New builds a Server. store persists clients, grants and tokens; auth is
 // the application's login step (see Authenticator).
 func New(cfg Config, store Storage, auth Authenticator) (*Server, error) {
-	return newServer(cfg, store, auth, builtinGrants, builtinEndpoints)
+	routes := builtinEndpoints
+	if cfg.OIDC.enabled() {
+		routes = append(slices.Clip(routes), oidcEndpoints...)
+	}
+	return newServer(cfg, store, auth, builtinGrants, routes)
 }
 
 // newServer is New over a grant registry and an endpoint table (tests add
@@ -70,6 +80,19 @@ func newServer(cfg Config, store Storage, auth Authenticator, grants *grantRegis
 	}
 	for _, ep := range routes {
 		s.byPath[*ep.path(&s.cfg)] = ep
+	}
+	if cfg.OIDC.enabled() {
+		ks, err := newKeySet(cfg.OIDC.SigningKeys)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.OIDC.AccessTokenAlg != "" && ks.signers[cfg.OIDC.AccessTokenAlg] == nil {
+			return nil, fmt.Errorf("oauth2kit: Config.OIDC.AccessTokenAlg %q has no signing key", cfg.OIDC.AccessTokenAlg)
+		}
+		s.signing.Store(ks)
+		s.jwt = jwtFormat{s}
+	} else if cfg.AccessTokenFormat == FormatJWT {
+		return nil, errors.New("oauth2kit: Config.AccessTokenFormat jwt needs Config.OIDC.SigningKeys")
 	}
 	s.access = sealedFormat{s}
 	s.metadata = s.buildMetadata()

@@ -63,8 +63,10 @@ type pending struct {
 	binding    string // MAC of the session cookie
 	userID     string // set for the consent step
 	info       string
-	nonce      string
+	nonce      string // the form's (CSRF, single use), not OIDC's
 	draft10    bool
+	formPost   bool         // response_mode=form_post
+	oidc       *oidcContext // nil without scope openid (with OIDC on)
 	clientName string
 	// once is not sealed: set when the request came back in a posted
 	// form, it is the signature under which issueCode records the form
@@ -72,7 +74,7 @@ type pending struct {
 	once string
 }
 
-const pendingVersion = 1
+const pendingVersion = 2
 
 func (s *Server) sealPending(p *pending) (string, error) {
 	// Sized once (12 strings with their length prefixes, 3 numbers):
@@ -83,10 +85,17 @@ func (s *Server) sealPending(p *pending) (string, error) {
 	w.num(p.exp)
 	flags := int64(0)
 	if p.draft10 {
-		flags = 1
+		flags |= 1
+	}
+	if p.formPost {
+		flags |= 2
 	}
 	w.num(flags)
-	for _, v := range []string{p.clientID, p.sentURI, p.redirect, p.scope, p.state, p.challenge, p.method, p.binding, p.userID, p.info, p.nonce, p.clientName} {
+	oc := ""
+	if p.oidc != nil {
+		oc = p.oidc.encode()
+	}
+	for _, v := range []string{p.clientID, p.sentURI, p.redirect, p.scope, p.state, p.challenge, p.method, p.binding, p.userID, p.info, p.nonce, p.clientName, oc} {
 		w.str(v)
 	}
 	return s.keys.seal(prefixPending, w.b)
@@ -102,12 +111,20 @@ func (s *Server) openPending(h string) (*pending, bool) {
 		return nil, false
 	}
 	p := &pending{exp: r.num()}
-	p.draft10 = r.num() == 1
-	for _, v := range []*string{&p.clientID, &p.sentURI, &p.redirect, &p.scope, &p.state, &p.challenge, &p.method, &p.binding, &p.userID, &p.info, &p.nonce, &p.clientName} {
+	flags := r.num()
+	p.draft10, p.formPost = flags&1 != 0, flags&2 != 0
+	var oc string
+	for _, v := range []*string{&p.clientID, &p.sentURI, &p.redirect, &p.scope, &p.state, &p.challenge, &p.method, &p.binding, &p.userID, &p.info, &p.nonce, &p.clientName, &oc} {
 		*v = r.str()
 	}
 	if r.bad || r.off != len(r.s) || p.clientID == "" || p.redirect == "" {
 		return nil, false
+	}
+	if oc != "" {
+		var err error
+		if p.oidc, err = decodeOIDC(oc); err != nil {
+			return nil, false
+		}
 	}
 	return p, true
 }

@@ -122,6 +122,15 @@ type Client struct {
 	// LegacyBasicSecret lets a draft-10 client send its raw secret as the
 	// whole Basic credential (the original library's "Basic <secret>").
 	LegacyBasicSecret bool
+	// IDTokenSignedResponseAlg is the JWS algorithm of the client's
+	// id_tokens (OpenID Connect Dynamic Client Registration's
+	// id_token_signed_response_alg): RS256, PS256, ES256 or EdDSA. Empty
+	// means RS256, the algorithm OpenID Connect makes mandatory.
+	IDTokenSignedResponseAlg string
+	// AccessTokenFormat is FormatSealed (empty: the server's
+	// Config.AccessTokenFormat) or FormatJWT (RFC 9068, which needs the
+	// OIDC signing keys).
+	AccessTokenFormat string
 	CreatedAt         time.Time
 }
 
@@ -156,7 +165,12 @@ type Grant struct {
 	// AdditionalInfo is what the app attached at SendGrant; it travels into
 	// every token of the family.
 	AdditionalInfo string
-	CreatedAt      time.Time
+	// OIDC is the OpenID Connect context of the authentication behind the
+	// grant (nonce, auth_time, acr, amr, session), encoded by the server.
+	// A store keeps it as it gets it, like AdditionalInfo; it is empty for
+	// a grant without the openid scope.
+	OIDC      string
+	CreatedAt time.Time
 	// ExpiresAt ends the code's redeemability.
 	ExpiresAt time.Time
 	// KeepUntil is when the store may drop the grant: past it no token of
@@ -177,8 +191,12 @@ type RefreshToken struct {
 	UserID         string
 	Scope          string
 	AdditionalInfo string
-	CreatedAt      time.Time
-	ExpiresAt      time.Time
+	// OIDC is the grant's OpenID Connect context (Grant.OIDC), carried from
+	// token to token so that a refreshed id_token keeps the original
+	// authentication's sub and auth_time.
+	OIDC      string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 	// RotatedAt is set when the token was exchanged for a new one.
 	RotatedAt *time.Time
 }

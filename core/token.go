@@ -57,10 +57,11 @@ func (s *Server) token(w Responder, r Request) {
 	o.num("expires_in", int64(s.cfg.Lifetimes.AccessToken/time.Second))
 	o.strIf("refresh_token", res.refresh)
 	o.strIf("scope", res.scope)
+	o.strIf("id_token", res.idToken)
 	sendJSON(w, 200, o.bytes())
 }
 
-type tokenResult struct{ access, refresh, scope string }
+type tokenResult struct{ access, refresh, scope, idToken string }
 
 // issueAccess mints the access token of a family.
 func (s *Server) issueAccess(c *Client, userID, scope, familyID, info string, now time.Time) (string, *oauthError) {
@@ -72,7 +73,7 @@ func (s *Server) mintFor(c *Client, t TokenInfo, now time.Time) (string, *oauthE
 	t.Issuer, t.Audience, t.ClientID = s.cfg.Issuer, s.cfg.Audience, c.ID
 	t.IssuedAt, t.ExpiresAt = now, now.Add(s.cfg.Lifetimes.AccessToken)
 	t.Draft10 = s.profileOf(c) == ProfileDraft10
-	at, err := s.mintAccessToken(&t)
+	at, err := s.mintAccessToken(c, &t)
 	if err != nil {
 		s.log.Error("oauth2kit: minting an access token failed", "err", err)
 		return "", oerr(500, ErrServerError, "the server could not complete the request")

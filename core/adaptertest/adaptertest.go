@@ -116,6 +116,7 @@ func Run(t *testing.T, mount Mount) {
 		{"Revoke", revokeTests},
 		{"Introspect", introspectTests},
 		{"Resource", resourceTests},
+		{"OIDC", oidcTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -47,7 +48,7 @@ const (
 	verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 )
 
-var serverScopes = []string{"read", "write", "admin"}
+var serverScopes = []string{"read", "write", "admin", core.ScopeOpenID, "profile", "email"}
 
 // testClock is the servers' clock: real time plus an offset tests can move.
 type testClock struct{ off atomic.Int64 }
@@ -72,7 +73,7 @@ func (a *loginApp) ProcessLogin(w core.Responder, r core.Request, ar *core.Autho
 		a.loginPage(w, ar, "wrong username or password")
 		return
 	}
-	a.srv.SendGrant(w, r, ar, userName, "")
+	a.srv.SendLogin(w, r, ar, core.LoginResult{UserID: userName, AMR: []string{"pwd"}})
 }
 
 func (a *loginApp) loginPage(w core.Responder, ar *core.AuthorizationRequest, problem string) {
@@ -184,6 +185,7 @@ func (e *env) buildServer(baseURL string) *core.Server {
 		DefaultScope: "read",
 		Now:          e.clock.now,
 		Logger:       slog.New(slog.DiscardHandler),
+		OIDC:         core.OIDC{SigningKeys: suiteKeys(t), Claims: aliceClaims},
 	}, e.store, app)
 	if err != nil {
 		t.Fatalf("adaptertest: core.New with issuer %q: %v", baseURL, err)
@@ -308,6 +310,15 @@ var (
 // submit them.
 func hiddenFields(t *testing.T, page []byte) url.Values {
 	t.Helper()
+	v := pageFields(page)
+	if v.Get(core.FieldRequest) == "" || v.Get(core.FieldCSRF) == "" {
+		t.Fatalf("the page has no %s/%s hidden fields:\n%s", core.FieldRequest, core.FieldCSRF, page)
+	}
+	return v
+}
+
+// pageFields reads every hidden input of a page.
+func pageFields(page []byte) url.Values {
 	v := url.Values{}
 	for _, in := range inputRe.FindAll(page, -1) {
 		if !strings.Contains(string(in), `type="hidden"`) {
@@ -318,9 +329,6 @@ func hiddenFields(t *testing.T, page []byte) url.Values {
 			continue
 		}
 		v.Set(html.UnescapeString(string(n[1])), html.UnescapeString(string(val[1])))
-	}
-	if v.Get(core.FieldRequest) == "" || v.Get(core.FieldCSRF) == "" {
-		t.Fatalf("the page has no %s/%s hidden fields:\n%s", core.FieldRequest, core.FieldCSRF, page)
 	}
 	return v
 }
@@ -480,6 +488,9 @@ func (e *env) wantTokens(r *response, wantRefresh bool) tokens {
 	wantJSONHeaders(t, r)
 	m := decodeJSON(t, r)
 	keys := []string{"access_token", "expires_in", "scope", "token_type"}
+	if sc, _ := m["scope"].(string); slices.Contains(strings.Fields(sc), core.ScopeOpenID) {
+		keys = append(keys, "id_token")
+	}
 	if wantRefresh {
 		keys = append(keys, "refresh_token")
 	}

@@ -53,10 +53,11 @@
 //     from then on [File.Apply] leaves it out and [Prune] deletes it. A
 //     generation without retire_after (an old file's) is kept until a
 //     [Rotate] gives it one.
-//   - signing_keys: reserved for the asymmetric (JOSE) signing keys of the
-//     OpenID Provider; see [SigningKey]. This version never uses them, and
-//     keeps them, as every member it does not know, unchanged (reindented)
-//     when it rewrites the file.
+//   - signing_keys: the asymmetric (JOSE) signing keys of the OpenID
+//     Provider (id_tokens, JWT access tokens, the JWKS); see [SigningKey],
+//     [File.EnsureSigningKeys], [File.RotateSigningKeys] and
+//     [File.ApplySigning]. Their states follow the clock (a next key signs
+//     from its not_before), so instances that reload the file agree.
 //
 // Readers from before versioning ignore the new members, so an instance
 // not yet upgraded still reads a file written by this package.
@@ -141,8 +142,7 @@ type File struct {
 	// Current mints; Previous are still accepted, newest first.
 	Current  Generation
 	Previous []Generation
-	// SigningKeys is reserved for the next version's asymmetric signing
-	// keys; this one only keeps them.
+	// SigningKeys are the OpenID Provider's asymmetric signing keys.
 	SigningKeys []SigningKey
 
 	extra map[string]json.RawMessage // members this version does not know, kept on rewrite
@@ -167,10 +167,9 @@ type Generation struct {
 	extra map[string]json.RawMessage
 }
 
-// SigningKey is reserved for an asymmetric signing key of the OpenID
-// Provider (id_tokens, JWT access tokens, JWKS). The layout is what that
-// version will fill in; this version never uses, generates or validates
-// the entries, and rewrites them unchanged, unknown members included.
+// SigningKey is an asymmetric signing key of the OpenID Provider
+// (id_tokens, JWT access tokens, JWKS). Entries are parsed when used
+// (SigningKeysAt), and rewritten unchanged, unknown members included.
 type SigningKey struct {
 	// KID is the JWK "kid", published in the JWKS and put in JWS headers.
 	KID string

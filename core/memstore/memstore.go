@@ -11,6 +11,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -165,15 +166,20 @@ type shared struct {
 
 // grantRec is a stored code; its signature is the map key.
 type grantRec struct {
-	id, codeChallenge string
-	shared            unique.Handle[shared]
-	created, expires  time.Time
-	usedAt            time.Time // meaningful only if used
+	id string
+	// challengeOIDC is Grant.CodeChallenge followed by Grant.OIDC, split
+	// at challengeLen: one string for the two keeps the record within 128
+	// bytes. It is the caller's string when either is empty.
+	challengeOIDC    string
+	shared           unique.Handle[shared]
+	created, expires time.Time
+	usedAt           time.Time // meaningful only if used
 	// keepExtra is how long past expires the record is kept
 	// (Grant.KeepUntil - ExpiresAt, never negative): a duration rather
 	// than a time.Time keeps the record within 128 bytes.
-	keepExtra time.Duration
-	used      bool
+	keepExtra    time.Duration
+	used         bool
+	challengeLen uint32 // in the padding after used
 }
 
 // keep is when the record may be dropped: max(ExpiresAt, KeepUntil).
@@ -181,16 +187,23 @@ func (r *grantRec) keep() time.Time { return r.expires.Add(r.keepExtra) }
 
 // refreshRec is a stored refresh token; its signature is the map key.
 type refreshRec struct {
-	familyID         string
+	familyID string
+	// oidc is RefreshToken.OIDC, as the caller gave it: the tokens of a
+	// family share the grant's string, so it is not interned.
+	oidc             string
 	shared           unique.Handle[shared]
 	created, expires time.Time
 	rotatedAt        time.Time // meaningful only if rotated
 	rotated          bool
 }
 
+// errChallengeTooLong: a code challenge longer than challengeLen can tell
+// (4 GiB) is refused rather than split wrongly.
+var errChallengeTooLong = errors.New("memstore: code challenge too long")
+
 func newGrantRec(g *core.Grant) grantRec {
 	r := grantRec{
-		id: g.ID, codeChallenge: g.CodeChallenge,
+		id: g.ID, challengeOIDC: g.CodeChallenge + g.OIDC, challengeLen: uint32(len(g.CodeChallenge)),
 		shared: unique.Make(shared{
 			clientID: g.ClientID, userID: g.UserID, redirectURI: g.RedirectURI,
 			scope: g.Scope, challengeMethod: g.CodeChallengeMethod, additionalInfo: g.AdditionalInfo,
@@ -211,9 +224,9 @@ func (r *grantRec) grant(sig string) *core.Grant {
 	sh := r.shared.Value()
 	g := &core.Grant{
 		ID: r.id, CodeSig: sig, ClientID: sh.clientID, UserID: sh.userID,
-		RedirectURI: sh.redirectURI, Scope: sh.scope, CodeChallenge: r.codeChallenge,
+		RedirectURI: sh.redirectURI, Scope: sh.scope, CodeChallenge: r.challengeOIDC[:r.challengeLen],
 		CodeChallengeMethod: sh.challengeMethod, AdditionalInfo: sh.additionalInfo,
-		CreatedAt: r.created, ExpiresAt: r.expires,
+		OIDC: r.challengeOIDC[r.challengeLen:], CreatedAt: r.created, ExpiresAt: r.expires,
 	}
 	if r.keepExtra > 0 {
 		g.KeepUntil = r.keep()
@@ -227,7 +240,7 @@ func (r *grantRec) grant(sig string) *core.Grant {
 
 func newRefreshRec(rt *core.RefreshToken) refreshRec {
 	r := refreshRec{
-		familyID: rt.FamilyID,
+		familyID: rt.FamilyID, oidc: rt.OIDC,
 		shared: unique.Make(shared{
 			clientID: rt.ClientID, userID: rt.UserID, scope: rt.Scope, additionalInfo: rt.AdditionalInfo,
 		}),
@@ -244,7 +257,7 @@ func (r *refreshRec) token(sig string) *core.RefreshToken {
 	sh := r.shared.Value()
 	rt := &core.RefreshToken{
 		Sig: sig, FamilyID: r.familyID, ClientID: sh.clientID, UserID: sh.userID,
-		Scope: sh.scope, AdditionalInfo: sh.additionalInfo,
+		Scope: sh.scope, AdditionalInfo: sh.additionalInfo, OIDC: r.oidc,
 		CreatedAt: r.created, ExpiresAt: r.expires,
 	}
 	if r.rotated {
@@ -298,6 +311,9 @@ func (s *Store) GetClient(ctx context.Context, id string) (*core.Client, error) 
 func (s *Store) CreateGrant(ctx context.Context, g *core.Grant) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if uint64(len(g.CodeChallenge)) > math.MaxUint32 {
+		return errChallengeTooLong
 	}
 	rec := newGrantRec(g)
 	s.mu.Lock()

@@ -21,13 +21,15 @@ func fullClient() *core.Client {
 			"http://127.0.0.1/cb",
 			"https://a.example/cb",
 		},
-		Public:            false,
-		GrantTypes:        []string{core.GrantRefreshToken, core.GrantClientCredentials, core.GrantAuthorizationCode},
-		Scopes:            []string{"write", "read", "a,b", "x:y"},
-		Profile:           core.ProfileDraft10,
-		PKCE:              core.PKCEOptional,
-		LegacyBasicSecret: true,
-		CreatedAt:         base().Add(-48 * time.Hour),
+		Public:                   false,
+		GrantTypes:               []string{core.GrantRefreshToken, core.GrantClientCredentials, core.GrantAuthorizationCode},
+		Scopes:                   []string{"write", "read", "a,b", "x:y"},
+		Profile:                  core.ProfileDraft10,
+		PKCE:                     core.PKCEOptional,
+		LegacyBasicSecret:        true,
+		IDTokenSignedResponseAlg: core.AlgPS256,
+		AccessTokenFormat:        core.FormatJWT,
+		CreatedAt:                base().Add(-48 * time.Hour),
 	}
 }
 

@@ -96,6 +96,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		t.Run("GetSaveReplace", h(testConsent))
 		t.Run("KeysDoNotCollide", h(testConsentKeys))
 	})
+	t.Run("OIDCRoundTrip", h(testOIDCRoundTrip))
 	t.Run("CancelledContext", h(testCancelledContext))
 	t.Run("Concurrency", func(t *testing.T) {
 		t.Run("RedeemCode", h(testRaceRedeem))
@@ -316,9 +317,9 @@ func (f *differ) report(t *testing.T, what string) {
 // The field lists name every field the comparisons below check; a field
 // added to core without a check here fails SuiteCoversEveryField.
 var (
-	clientFields  = []string{"ID", "Name", "SecretHash", "RedirectURIs", "Public", "GrantTypes", "Scopes", "Profile", "PKCE", "LegacyBasicSecret", "CreatedAt"}
-	grantFields   = []string{"ID", "CodeSig", "ClientID", "UserID", "RedirectURI", "Scope", "CodeChallenge", "CodeChallengeMethod", "AdditionalInfo", "CreatedAt", "ExpiresAt", "KeepUntil", "UsedAt"}
-	refreshFields = []string{"Sig", "FamilyID", "ClientID", "UserID", "Scope", "AdditionalInfo", "CreatedAt", "ExpiresAt", "RotatedAt"}
+	clientFields  = []string{"ID", "Name", "SecretHash", "RedirectURIs", "Public", "GrantTypes", "Scopes", "Profile", "PKCE", "LegacyBasicSecret", "IDTokenSignedResponseAlg", "AccessTokenFormat", "CreatedAt"}
+	grantFields   = []string{"ID", "CodeSig", "ClientID", "UserID", "RedirectURI", "Scope", "CodeChallenge", "CodeChallengeMethod", "AdditionalInfo", "OIDC", "CreatedAt", "ExpiresAt", "KeepUntil", "UsedAt"}
+	refreshFields = []string{"Sig", "FamilyID", "ClientID", "UserID", "Scope", "AdditionalInfo", "OIDC", "CreatedAt", "ExpiresAt", "RotatedAt"}
 )
 
 func testFieldsCovered(t *testing.T) {
@@ -360,6 +361,8 @@ func diffClient(t *testing.T, what string, want, got *core.Client) {
 	if want.LegacyBasicSecret != got.LegacyBasicSecret {
 		f.add("LegacyBasicSecret", want.LegacyBasicSecret, got.LegacyBasicSecret)
 	}
+	f.str("IDTokenSignedResponseAlg", want.IDTokenSignedResponseAlg, got.IDTokenSignedResponseAlg)
+	f.str("AccessTokenFormat", want.AccessTokenFormat, got.AccessTokenFormat)
 	f.time("CreatedAt", want.CreatedAt, got.CreatedAt)
 	f.report(t, what)
 }
@@ -380,6 +383,7 @@ func diffGrant(t *testing.T, what string, want, got *core.Grant, checkUsed bool)
 	f.str("CodeChallenge", want.CodeChallenge, got.CodeChallenge)
 	f.str("CodeChallengeMethod", want.CodeChallengeMethod, got.CodeChallengeMethod)
 	f.str("AdditionalInfo", want.AdditionalInfo, got.AdditionalInfo)
+	f.text("OIDC", want.OIDC, got.OIDC)
 	f.time("CreatedAt", want.CreatedAt, got.CreatedAt)
 	f.time("ExpiresAt", want.ExpiresAt, got.ExpiresAt)
 	// A store may normalise KeepUntil (zero and any time before ExpiresAt
@@ -404,6 +408,7 @@ func diffRefresh(t *testing.T, what string, want, got *core.RefreshToken, checkR
 	f.str("UserID", want.UserID, got.UserID)
 	f.str("Scope", want.Scope, got.Scope)
 	f.str("AdditionalInfo", want.AdditionalInfo, got.AdditionalInfo)
+	f.text("OIDC", want.OIDC, got.OIDC)
 	f.time("CreatedAt", want.CreatedAt, got.CreatedAt)
 	f.time("ExpiresAt", want.ExpiresAt, got.ExpiresAt)
 	if checkRotated {

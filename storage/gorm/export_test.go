@@ -21,9 +21,26 @@ func QueuedWrites(s *Store) int {
 	return len(s.group.queue)
 }
 
-// The grant and refresh token tables as Migrate created them before
-// keep_until and the user_id indexes (up to commit b5ba87e): tests migrate
-// a database holding rows of that schema.
+// The client, grant and refresh token tables as Migrate created them up to
+// commit b5ba87e, before keep_until, the user_id indexes and the OpenID
+// Connect columns (id_token_signed_response_alg, oidc): tests migrate a
+// database holding rows of that schema.
+type legacyClientRow struct {
+	ID                ident    `gorm:"column:id;primaryKey;not null;size:128"`
+	Name              string   `gorm:"column:name;type:text;not null"`
+	SecretHash        string   `gorm:"column:secret_hash;type:text;not null"`
+	RedirectURIs      string   `gorm:"column:redirect_uris;type:text;not null"`
+	Public            bool     `gorm:"column:is_public;not null"`
+	GrantTypes        string   `gorm:"column:grant_types;type:text;not null"`
+	Scopes            string   `gorm:"column:scopes;type:text;not null"`
+	Profile           uint8    `gorm:"column:profile;not null"`
+	PKCE              uint8    `gorm:"column:pkce;not null"`
+	LegacyBasicSecret bool     `gorm:"column:legacy_basic_secret;not null"`
+	Created           *timeCol `gorm:"column:created_at"`
+}
+
+func (legacyClientRow) TableName() string { return tableClients }
+
 type legacyGrantRow struct {
 	CodeSig             ident    `gorm:"column:code_sig;primaryKey;not null;size:128"`
 	GrantID             string   `gorm:"column:grant_id;type:text;not null"`
@@ -55,11 +72,11 @@ type legacyRefreshRow struct {
 
 func (legacyRefreshRow) TableName() string { return tableRefreshTokens }
 
-// MigrateLegacy creates the five tables with the grant and refresh token
-// tables of the previous schema.
+// MigrateLegacy creates the five tables with the client, grant and refresh
+// token tables of the previous schema.
 func MigrateLegacy(db *gorm.DB) error {
 	if db.Dialector.Name() == "mysql" {
 		db = db.Set("gorm:table_options", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
 	}
-	return db.AutoMigrate(&clientRow{}, &legacyGrantRow{}, &legacyRefreshRow{}, &revokedFamilyRow{}, &consentRow{})
+	return db.AutoMigrate(&legacyClientRow{}, &legacyGrantRow{}, &legacyRefreshRow{}, &revokedFamilyRow{}, &consentRow{})
 }

@@ -91,22 +91,51 @@ func (t *timeCol) parse(s string) error {
 	return fmt.Errorf("gormstore: cannot parse time %q", s)
 }
 
+// optText is a text column added after the first release: nullable, so
+// that Migrate adds it to tables that hold rows on every database (MySQL 8
+// refuses a literal default on TEXT), and read as "" where it is NULL (rows
+// written before it existed, or by an older binary during an upgrade).
+type optText string
+
+// Value implements driver.Valuer.
+func (t optText) Value() (driver.Value, error) { return string(t), nil }
+
+// Scan implements sql.Scanner.
+func (t *optText) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*t = ""
+	case string:
+		*t = optText(v)
+	case []byte:
+		*t = optText(v)
+	default:
+		return fmt.Errorf("gormstore: cannot read %T as text", src)
+	}
+	return nil
+}
+
 // Rows. Times are stored in UTC with microsecond precision (the finest all
 // three databases keep); zero creation times are stored as NULL, as MySQL
-// refuses or mangles year 1 in some modes. Lists are JSON text.
+// refuses or mangles year 1 in some modes. Lists are JSON text. The text
+// columns added after the first release (id_token_signed_response_alg,
+// oidc) are NOT NULL DEFAULT '', so that Migrate can add them to tables
+// that hold rows: those rows read back as the empty string.
 
 type clientRow struct {
-	ID                ident    `gorm:"column:id;primaryKey;not null;size:128"`
-	Name              string   `gorm:"column:name;type:text;not null"`
-	SecretHash        string   `gorm:"column:secret_hash;type:text;not null"`
-	RedirectURIs      string   `gorm:"column:redirect_uris;type:text;not null"`
-	Public            bool     `gorm:"column:is_public;not null"`
-	GrantTypes        string   `gorm:"column:grant_types;type:text;not null"`
-	Scopes            string   `gorm:"column:scopes;type:text;not null"`
-	Profile           uint8    `gorm:"column:profile;not null"`
-	PKCE              uint8    `gorm:"column:pkce;not null"`
-	LegacyBasicSecret bool     `gorm:"column:legacy_basic_secret;not null"`
-	Created           *timeCol `gorm:"column:created_at"`
+	ID                       ident    `gorm:"column:id;primaryKey;not null;size:128"`
+	Name                     string   `gorm:"column:name;type:text;not null"`
+	SecretHash               string   `gorm:"column:secret_hash;type:text;not null"`
+	RedirectURIs             string   `gorm:"column:redirect_uris;type:text;not null"`
+	Public                   bool     `gorm:"column:is_public;not null"`
+	GrantTypes               string   `gorm:"column:grant_types;type:text;not null"`
+	Scopes                   string   `gorm:"column:scopes;type:text;not null"`
+	Profile                  uint8    `gorm:"column:profile;not null"`
+	PKCE                     uint8    `gorm:"column:pkce;not null"`
+	LegacyBasicSecret        bool     `gorm:"column:legacy_basic_secret;not null"`
+	IDTokenSignedResponseAlg optText  `gorm:"column:id_token_signed_response_alg;type:text"`
+	AccessTokenFormat        optText  `gorm:"column:access_token_format;type:text"`
+	Created                  *timeCol `gorm:"column:created_at"`
 }
 
 func (clientRow) TableName() string { return tableClients }
@@ -132,6 +161,7 @@ type grantRow struct {
 	CodeChallenge       string   `gorm:"column:code_challenge;type:text;not null"`
 	CodeChallengeMethod string   `gorm:"column:code_challenge_method;type:text;not null"`
 	AdditionalInfo      string   `gorm:"column:additional_info;type:text;not null"`
+	OIDC                optText  `gorm:"column:oidc;type:text"`
 	Created             *timeCol `gorm:"column:created_at"`
 	ExpiresAt           timeCol  `gorm:"column:expires_at;not null;index:idx_oauth2_grants_expires_at;index:idx_oauth2_grants_keep_until,priority:2"`
 	KeepUntil           *timeCol `gorm:"column:keep_until;index:idx_oauth2_grants_keep_until,priority:1"`
@@ -150,6 +180,7 @@ type refreshRow struct {
 	UserID         string   `gorm:"column:user_id;type:text;not null;index:idx_oauth2_refresh_tokens_user_id,length:191"`
 	Scope          string   `gorm:"column:scope;type:text;not null"`
 	AdditionalInfo string   `gorm:"column:additional_info;type:text;not null"`
+	OIDC           optText  `gorm:"column:oidc;type:text"`
 	Created        *timeCol `gorm:"column:created_at"`
 	ExpiresAt      timeCol  `gorm:"column:expires_at;not null;index:idx_oauth2_refresh_tokens_expires_at"`
 	RotatedAt      *timeCol `gorm:"column:rotated_at"`
@@ -239,14 +270,16 @@ func decodeList(s string) ([]string, error) {
 
 func clientRowOf(c *core.Client) (*clientRow, error) {
 	r := &clientRow{
-		ID:                ident(c.ID),
-		Name:              c.Name,
-		SecretHash:        c.SecretHash,
-		Public:            c.Public,
-		Profile:           uint8(c.Profile),
-		PKCE:              uint8(c.PKCE),
-		LegacyBasicSecret: c.LegacyBasicSecret,
-		Created:           nullTime(c.CreatedAt),
+		ID:                       ident(c.ID),
+		Name:                     c.Name,
+		SecretHash:               c.SecretHash,
+		Public:                   c.Public,
+		Profile:                  uint8(c.Profile),
+		PKCE:                     uint8(c.PKCE),
+		LegacyBasicSecret:        c.LegacyBasicSecret,
+		IDTokenSignedResponseAlg: optText(c.IDTokenSignedResponseAlg),
+		AccessTokenFormat:        optText(c.AccessTokenFormat),
+		Created:                  nullTime(c.CreatedAt),
 	}
 	var err error
 	if r.RedirectURIs, err = encodeList(c.RedirectURIs); err != nil {
@@ -263,14 +296,16 @@ func clientRowOf(c *core.Client) (*clientRow, error) {
 
 func (r *clientRow) client() (*core.Client, error) {
 	c := &core.Client{
-		ID:                string(r.ID),
-		Name:              r.Name,
-		SecretHash:        r.SecretHash,
-		Public:            r.Public,
-		Profile:           core.Profile(r.Profile),
-		PKCE:              core.PKCEPolicy(r.PKCE),
-		LegacyBasicSecret: r.LegacyBasicSecret,
-		CreatedAt:         fromNull(r.Created),
+		ID:                       string(r.ID),
+		Name:                     r.Name,
+		SecretHash:               r.SecretHash,
+		Public:                   r.Public,
+		Profile:                  core.Profile(r.Profile),
+		PKCE:                     core.PKCEPolicy(r.PKCE),
+		LegacyBasicSecret:        r.LegacyBasicSecret,
+		IDTokenSignedResponseAlg: string(r.IDTokenSignedResponseAlg),
+		AccessTokenFormat:        string(r.AccessTokenFormat),
+		CreatedAt:                fromNull(r.Created),
 	}
 	var err error
 	if c.RedirectURIs, err = decodeList(r.RedirectURIs); err != nil {
@@ -296,6 +331,7 @@ func grantRowOf(g *core.Grant) *grantRow {
 		CodeChallenge:       g.CodeChallenge,
 		CodeChallengeMethod: g.CodeChallengeMethod,
 		AdditionalInfo:      g.AdditionalInfo,
+		OIDC:                optText(g.OIDC),
 		Created:             nullTime(g.CreatedAt),
 		ExpiresAt:           col(g.ExpiresAt),
 		KeepUntil:           keepCol(g),
@@ -324,6 +360,7 @@ func (r *grantRow) grant() *core.Grant {
 		CodeChallenge:       r.CodeChallenge,
 		CodeChallengeMethod: r.CodeChallengeMethod,
 		AdditionalInfo:      r.AdditionalInfo,
+		OIDC:                string(r.OIDC),
 		CreatedAt:           fromNull(r.Created),
 		ExpiresAt:           r.ExpiresAt.time(),
 		KeepUntil:           fromNull(r.KeepUntil),
@@ -339,6 +376,7 @@ func refreshRowOf(t *core.RefreshToken) *refreshRow {
 		UserID:         t.UserID,
 		Scope:          t.Scope,
 		AdditionalInfo: t.AdditionalInfo,
+		OIDC:           optText(t.OIDC),
 		Created:        nullTime(t.CreatedAt),
 		ExpiresAt:      col(t.ExpiresAt),
 		RotatedAt:      colPtr(t.RotatedAt),
@@ -353,6 +391,7 @@ func (r *refreshRow) token() *core.RefreshToken {
 		UserID:         r.UserID,
 		Scope:          r.Scope,
 		AdditionalInfo: r.AdditionalInfo,
+		OIDC:           string(r.OIDC),
 		CreatedAt:      fromNull(r.Created),
 		ExpiresAt:      r.ExpiresAt.time(),
 		RotatedAt:      fromPtr(r.RotatedAt),

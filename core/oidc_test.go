@@ -1,0 +1,154 @@
+package core_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oauth2kit/oauth2kit/core"
+	"github.com/oauth2kit/oauth2kit/core/memstore"
+)
+
+type noAuth struct{}
+
+func (noAuth) Login(core.Responder, core.Request, *core.AuthorizationRequest)        {}
+func (noAuth) ProcessLogin(core.Responder, core.Request, *core.AuthorizationRequest) {}
+
+func oidcKeys(t testing.TB) []core.SigningKey {
+	t.Helper()
+	ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, dk, _ := ed25519.GenerateKey(rand.Reader)
+	return []core.SigningKey{{Alg: core.AlgES256, Signer: ek}, {ID: "ed-1", Alg: core.AlgEdDSA, Signer: dk}}
+}
+
+func oidcConfig(t testing.TB, keys []core.SigningKey) core.Config {
+	return core.Config{
+		Issuer: "https://as.example.com",
+		Keys:   core.Keys{CryptKey: []byte("0123456789abcdef0123456789abcdef"), SignKey: []byte("fedcba9876543210fedcba9876543210")},
+		OIDC:   core.OIDC{SigningKeys: keys},
+	}
+}
+
+// New refuses signing sets that cannot work, naming the field.
+func TestOIDCConfigValidation(t *testing.T) {
+	ok := oidcKeys(t)
+	small, _ := rsa.GenerateKey(rand.Reader, 1024)
+	cases := map[string]func(c *core.Config){
+		"no signing state": func(c *core.Config) {
+			c.OIDC.SigningKeys = []core.SigningKey{{Alg: core.AlgES256, Signer: ok[0].Signer, State: core.KeyPublished}}
+		},
+		"alg/key mismatch": func(c *core.Config) {
+			c.OIDC.SigningKeys = []core.SigningKey{{Alg: core.AlgRS256, Signer: ok[0].Signer}}
+		},
+		"RSA-1024":  func(c *core.Config) { c.OIDC.SigningKeys = []core.SigningKey{{Alg: core.AlgRS256, Signer: small}} },
+		"HS256":     func(c *core.Config) { c.OIDC.SigningKeys = []core.SigningKey{{Alg: "HS256", Signer: ok[0].Signer}} },
+		"no signer": func(c *core.Config) { c.OIDC.SigningKeys = []core.SigningKey{{Alg: core.AlgES256}} },
+		"duplicate kid": func(c *core.Config) {
+			c.OIDC.SigningKeys = []core.SigningKey{{ID: "a", Alg: core.AlgES256, Signer: ok[0].Signer}, {ID: "a", Alg: core.AlgEdDSA, Signer: ok[1].Signer}}
+		},
+		"kid with a space": func(c *core.Config) {
+			c.OIDC.SigningKeys = []core.SigningKey{{ID: "a b", Alg: core.AlgES256, Signer: ok[0].Signer}}
+		},
+		"short publish-ahead": func(c *core.Config) { c.OIDC.PublishAhead = time.Second },
+		"jwt without keys":    func(c *core.Config) { c.OIDC.SigningKeys = nil; c.AccessTokenFormat = core.FormatJWT },
+		"unknown format":      func(c *core.Config) { c.AccessTokenFormat = "paseto" },
+		"AT alg without key":  func(c *core.Config) { c.OIDC.AccessTokenAlg = core.AlgRS256 },
+	}
+	for name, mod := range cases {
+		c := oidcConfig(t, ok)
+		mod(&c)
+		if _, err := core.New(c, memstore.New(), noAuth{}); err == nil {
+			t.Errorf("%s: New accepted it", name)
+		}
+	}
+	if _, err := core.New(oidcConfig(t, ok), memstore.New(), noAuth{}); err != nil {
+		t.Fatalf("a valid set: %v", err)
+	}
+}
+
+// A printed SigningKey or Config shows no private key material.
+func TestSigningKeyRedacted(t *testing.T) {
+	ks := oidcKeys(t)
+	raw, err := ks[0].Signer.(*ecdsa.PrivateKey).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := new(big.Int).SetBytes(raw).String()
+	for _, s := range []string{fmt.Sprint(ks[0]), fmt.Sprintf("%+v", ks[0]), fmt.Sprintf("%#v", ks[0]), fmt.Sprintf("%v", oidcConfig(t, ks))} {
+		if strings.Contains(s, d) {
+			t.Fatalf("private key printed: %s", s)
+		}
+	}
+}
+
+// The thumbprint kid is filled in and kept through SigningKeys.
+func TestSigningKeysThumbprintKID(t *testing.T) {
+	s, err := core.New(oidcConfig(t, oidcKeys(t)), memstore.New(), noAuth{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.SigningKeys()
+	if len(got) != 2 || len(got[0].ID) != 43 || got[1].ID != "ed-1" {
+		t.Fatalf("kids %q %q: want a 43-character RFC 7638 thumbprint and the given one", got[0].ID, got[1].ID)
+	}
+	if err := s.SetSigningKeys(got[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.SigningKeys()); n != 1 {
+		t.Fatalf("SetSigningKeys: %d keys", n)
+	}
+}
+
+// FuzzJWTAccessToken: whatever the bytes, the token check never panics and
+// accepts nothing but the genuine token.
+func FuzzJWTAccessToken(f *testing.F) {
+	store := memstore.New()
+	cfg := oidcConfig(f, oidcKeys(f))
+	cfg.AccessTokenFormat = core.FormatJWT
+	s, err := core.New(cfg, store, noAuth{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	c, secret, err := core.NewClient(core.ClientSpec{ID: "svc", GrantTypes: []string{core.GrantClientCredentials}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	store.AddClient(c)
+	w := newResp()
+	s.Token(w, &fakeReq{method: "POST", path: "/oauth2/token", body: "grant_type=client_credentials&scope=read",
+		hdr: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Authorization": {core.EncodeBasic("svc", secret)}}})
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(w.body, &tr); err != nil || w.status != 200 || !strings.HasPrefix(tr.AccessToken, "eyJ") {
+		f.Fatalf("token: %d %s", w.status, w.body)
+	}
+	genuine := tr.AccessToken
+	f.Add(genuine)
+	f.Add(genuine[:len(genuine)-2])
+	f.Add("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.")
+	f.Add("eyJ.eyJ.eyJ")
+	f.Fuzz(func(t *testing.T, tok string) {
+		info, err := s.CheckToken(context.Background(), tok)
+		if err == nil && tok != genuine && info.TokenID != "" {
+			// A different string may still be the same JWS (base64 slack
+			// in the last character); it must then carry the same claims.
+			if g, _ := s.CheckToken(context.Background(), genuine); g == nil || g.TokenID != info.TokenID {
+				t.Fatalf("accepted a forged token %q", tok)
+			}
+		}
+	})
+}

@@ -1,0 +1,115 @@
+package gormstore_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/oauth2kit/oauth2kit/core"
+	gormstore "github.com/oauth2kit/oauth2kit/storage/gorm"
+)
+
+var newColumns = [][2]string{{"oauth2_clients", "id_token_signed_response_alg"}, {"oauth2_clients", "access_token_format"}, {"oauth2_grants", "oidc"}, {"oauth2_refresh_tokens", "oidc"}}
+
+// Migrate adds the OIDC columns to tables of the previous
+// schema that hold rows; old rows read back as "".
+func TestMigrateAddsOIDCColumns(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *testDB) {
+		db := d.connect(t)
+		if err := gormstore.MigrateLegacy(db); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC().Truncate(time.Second)
+		if err := db.Exec(`INSERT INTO oauth2_clients (id, name, secret_hash, redirect_uris, is_public, grant_types, scopes, profile, pkce, legacy_basic_secret, created_at)
+			VALUES ('old-client', 'Old', '', '["https://a/cb"]', true, '[]', '[]', 0, 0, false, ?)`, now).Error; err != nil {
+			t.Fatal(err)
+		}
+		legacyGrant(t, db, "legacy-code", "g-old", "alice", now.Add(time.Hour))
+		if err := db.Exec(`INSERT INTO oauth2_refresh_tokens (sig, family_id, client_id, user_id, scope, additional_info, created_at, expires_at)
+			VALUES ('legacy-rt', 'g-old', 'conf', 'alice', 'read', '', ?, ?)`, now, now.Add(time.Hour)).Error; err != nil {
+			t.Fatal(err)
+		}
+		m := db.Migrator()
+		for _, tc := range newColumns {
+			table, c := tc[0], tc[1]
+			if m.HasColumn(table, c) {
+				t.Fatalf("legacy %s already has %s", table, c)
+			}
+		}
+		s := gormstore.New(db)
+		if err := s.Migrate(bg); err != nil {
+			t.Fatalf("Migrate over legacy rows: %v", err)
+		}
+		for _, tc := range newColumns {
+			table, c := tc[0], tc[1]
+			cts, err := m.ColumnTypes(table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, ct := range cts {
+				if ct.Name() != c {
+					continue
+				}
+				found = true
+				nullable, _ := ct.Nullable()
+				dv, dvOK := ct.DefaultValue()
+				ctype, _ := ct.ColumnType()
+				t.Logf("%s.%s: db type %q column type %q nullable=%v default=%q (%v)", table, c, ct.DatabaseTypeName(), ctype, nullable, dv, dvOK)
+				if !nullable {
+					t.Errorf("%s.%s is NOT NULL: MySQL 8 cannot add it to a table with rows without a default", table, c)
+				}
+			}
+			if !found {
+				t.Errorf("%s.%s missing after Migrate", table, c)
+			}
+		}
+		cl, err := s.GetClient(bg, "old-client")
+		if err != nil || cl.IDTokenSignedResponseAlg != "" {
+			t.Errorf("old client: %v %+v", err, cl)
+		}
+		g, err := s.RedeemCode(bg, "legacy-code", now, func(g *core.Grant) (*core.RefreshToken, error) {
+			if g.OIDC != "" {
+				t.Errorf("legacy grant OIDC %q", g.OIDC)
+			}
+			return &core.RefreshToken{Sig: "new-rt", FamilyID: g.ID, ClientID: g.ClientID, UserID: g.UserID, OIDC: "ctx-é", ExpiresAt: now.Add(time.Hour)}, nil
+		})
+		if err != nil || g.OIDC != "" {
+			t.Errorf("RedeemCode legacy: %v %+v", err, g)
+		}
+		rt, err := s.GetRefreshToken(bg, "legacy-rt")
+		if err != nil || rt.OIDC != "" {
+			t.Errorf("legacy rt: %v %+v", err, rt)
+		}
+		old, err := s.RotateRefreshToken(bg, "legacy-rt", now, func(o *core.RefreshToken) (*core.RefreshToken, error) {
+			n := *o
+			n.Sig, n.OIDC = "rotated-rt", "next-ctx"
+			return &n, nil
+		})
+		if err != nil || old.OIDC != "" {
+			t.Errorf("rotate legacy: %v %+v", err, old)
+		}
+		for sig, want := range map[string]string{"new-rt": "ctx-é", "rotated-rt": "next-ctx"} {
+			var got string
+			if err := db.Raw("SELECT oidc FROM oauth2_refresh_tokens WHERE sig = ?", sig).Scan(&got).Error; err != nil || got != want {
+				t.Errorf("raw oidc of %s: %q %v, want %q", sig, got, err, want)
+			}
+		}
+		// A row inserted without the column (an older binary still running
+		// during a rolling upgrade) gets the default.
+		if err := db.Exec(`INSERT INTO oauth2_refresh_tokens (sig, family_id, client_id, user_id, scope, additional_info, created_at, expires_at)
+			VALUES ('older-binary', 'g-x', 'conf', 'bob', 'read', '', ?, ?)`, now, now.Add(time.Hour)).Error; err != nil {
+			t.Errorf("insert without oidc after Migrate: %v", err)
+		}
+		if err := db.Exec(`INSERT INTO oauth2_clients (id, name, secret_hash, redirect_uris, is_public, grant_types, scopes, profile, pkce, legacy_basic_secret)
+			VALUES ('older-binary', 'Old', '', '[]', true, '[]', '[]', 0, 0, false)`).Error; err != nil {
+			t.Errorf("insert client without alg after Migrate: %v", err)
+		}
+		if err := db.Exec(`INSERT INTO oauth2_grants (code_sig, grant_id, client_id, user_id, redirect_uri, scope, code_challenge,
+		code_challenge_method, additional_info, created_at, expires_at) VALUES ('older-binary', 'g', 'conf', 'u', '', 'read', '', '', '', ?, ?)`, now, now.Add(time.Hour)).Error; err != nil {
+			t.Errorf("insert grant without oidc after Migrate: %v", err)
+		}
+		if rt, err := s.GetRefreshToken(bg, "older-binary"); err != nil || rt.OIDC != "" {
+			t.Errorf("older-binary rt: %v %+v", err, rt)
+		}
+	})
+}
