@@ -35,10 +35,10 @@ func TestSigningKeyRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if added, err := f.EnsureSigningKeys(t0); err != nil || !added || len(f.SigningKeys) != 2 {
+	if added, err := f.EnsureSigningKeys(t0); err != nil || !added || len(f.SigningKeys) != 3 {
 		t.Fatalf("EnsureSigningKeys: %v %v %d", added, err, len(f.SigningKeys))
 	}
-	if f.SigningKeys[0].Alg != core.AlgRS256 || f.SigningKeys[1].Alg != core.AlgES256 || len(f.SigningKeys[0].KID) != 43 {
+	if f.SigningKeys[0].Alg != core.AlgRS256 || f.SigningKeys[1].Alg != core.AlgES256 || f.SigningKeys[2].Alg != core.AlgEdDSA || len(f.SigningKeys[0].KID) != 43 {
 		t.Fatalf("default keys %v", f.SigningKeys)
 	}
 	if added, _ := f.EnsureSigningKeys(t0); added {
@@ -48,10 +48,10 @@ func TestSigningKeyRotation(t *testing.T) {
 	if err := f.RotateSigningKeys(t0, time.Hour, 2*time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.SigningKeys) != 4 {
-		t.Fatalf("%d keys after a rotation, want 4", len(f.SigningKeys))
+	if len(f.SigningKeys) != 6 {
+		t.Fatalf("%d keys after a rotation, want 6", len(f.SigningKeys))
 	}
-	newRS := f.SigningKeys[2].KID
+	newRS := f.SigningKeys[3].KID
 	// The file round-trips through its JSON form.
 	b, err := json.Marshal(f)
 	if err != nil {
@@ -95,7 +95,7 @@ func TestSigningKeysOnDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	f, err := keyfile.Update(path, func(f *keyfile.File) error { _, err := f.EnsureSigningKeys(time.Now()); return err })
-	if err != nil || len(f.SigningKeys) != 2 {
+	if err != nil || len(f.SigningKeys) != 3 {
 		t.Fatalf("%v %v", err, f)
 	}
 	g, err := keyfile.Load(path)

@@ -101,7 +101,7 @@ func (a *authenticator) ProcessLogin(w core.Responder, r core.Request, ar *core.
 		return
 	}
 	// A real app passes its stable user id, not the login name.
-	a.srv.SendGrant(w, r, ar, name, "")
+	a.srv.SendLogin(w, r, ar, core.LoginResult{UserID: name, AMR: []string{"pwd"}})
 }
 
 func (a *authenticator) Consent(w core.Responder, r core.Request, ar *core.AuthorizationRequest) {

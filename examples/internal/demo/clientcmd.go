@@ -37,6 +37,8 @@ func clientCommand(args []string, stdout, stderr io.Writer) int {
 	name := fs.String("name", "", "client name (add)")
 	public := fs.Bool("public", false, "public client: no secret, PKCE required (add)")
 	scope := fs.String("scope", "", "space-separated scopes the client may ask for (add)")
+	atFormat := fs.String("access-token-format", "", "access token format: jwt for RFC 9068 JWTs (add; default: the server's opaque tokens)")
+	idAlg := fs.String("id-token-alg", "", "id_token signing algorithm: RS256, ES256, PS256 or EdDSA (add; default RS256)")
 	var redirects multi
 	fs.Var(&redirects, "redirect-uri", "redirect URI, repeatable (add)")
 	positional, err := parseInterspersed(fs, args[1:])
@@ -71,7 +73,8 @@ func clientCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "add":
-		spec := core.ClientSpec{Name: *name, RedirectURIs: redirects, Public: *public}
+		spec := core.ClientSpec{Name: *name, RedirectURIs: redirects, Public: *public,
+			AccessTokenFormat: *atFormat, IDTokenSignedResponseAlg: *idAlg}
 		if *scope != "" {
 			spec.Scopes = strings.Fields(*scope)
 		}

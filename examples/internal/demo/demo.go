@@ -17,11 +17,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
 	"github.com/oauth2kit/oauth2kit/core"
-	"github.com/oauth2kit/oauth2kit/core/keyfile"
 	gormstore "github.com/oauth2kit/oauth2kit/storage/gorm"
 )
 
@@ -103,6 +103,9 @@ func run(args []string, stdout, stderr io.Writer, mount func(*App) Runner) int {
 	if len(args) > 0 && args[0] == "client" {
 		return clientCommand(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "keys" {
+		return keysCommand(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", DefaultAddr, "listen address host:port")
@@ -164,7 +167,8 @@ func serve(ctx context.Context, addr, dsn, issuer, keysPath string, stdout io.Wr
 	if issuer == "" {
 		issuer = "http://" + ln.Addr().String()
 	}
-	kf, err := keyfile.LoadOrCreate(defaultKeys(dsn, keysPath))
+	keysPath = defaultKeys(dsn, keysPath)
+	kf, err := loadKeys(keysPath)
 	if err != nil {
 		return fmt.Errorf("loading keys: %w", err)
 	}
@@ -177,11 +181,15 @@ func serve(ctx context.Context, addr, dsn, issuer, keysPath string, stdout io.Wr
 	auth := &authenticator{users: demoUsers(), log: log}
 	cfg := core.Config{
 		Issuer:       issuer,
-		Scopes:       []string{"read", "write", "admin"},
+		Scopes:       demoScopes,
 		DefaultScope: "read",
 		Logger:       log,
+		OIDC:         core.OIDC{Claims: demoClaims, PublishAhead: PublishAhead},
 	}
 	kf.Apply(&cfg)
+	if err := kf.ApplySigning(&cfg); err != nil {
+		return fmt.Errorf("loading signing keys: %w", err)
+	}
 	srv, err := core.New(cfg, st, auth)
 	if err != nil {
 		return err
@@ -210,6 +218,11 @@ func serve(ctx context.Context, addr, dsn, issuer, keysPath string, stdout io.Wr
 		_, err := st.Purge(ctx, time.Now())
 		return err
 	}, log)
+
+	// Signing keys follow the key file: a rotation by "keys rotate" (or
+	// another instance) and the clock's promotions reach this instance
+	// without a restart.
+	go reloadSigningKeys(purgeCtx, keysPath, srv, 10*time.Second, log)
 
 	err = ServeUntil(ctx, runner, ln, 15*time.Second)
 	log.Info("demo: stopped")
@@ -245,6 +258,13 @@ func ServeUntil(ctx context.Context, r Runner, ln net.Listener, grace time.Durat
 // line with the key file.
 func ensureDemoClient(ctx context.Context, st *gormstore.Store, secret string) error {
 	c, err := st.GetClient(ctx, DemoClientID)
+	if err == nil && !slices.Equal(c.Scopes, demoScopes) {
+		// Registered by an older demo: give it the scopes of this one.
+		c.Scopes = demoScopes
+		if err := st.SaveClient(ctx, c); err != nil {
+			return err
+		}
+	}
 	if err == nil {
 		if core.VerifySecret(c.SecretHash, secret) {
 			return nil
@@ -263,7 +283,7 @@ func ensureDemoClient(ctx context.Context, st *gormstore.Store, secret string) e
 		Name:         "Demo Client",
 		RedirectURIs: DemoRedirectURIs,
 		GrantTypes:   []string{core.GrantAuthorizationCode, core.GrantRefreshToken, core.GrantClientCredentials},
-		Scopes:       []string{"read", "write", "admin"},
+		Scopes:       demoScopes,
 		Secret:       secret,
 	})
 	if err != nil {

@@ -57,6 +57,7 @@ func testSQLite(t *testing.T, bin string) {
 	t.Run("NoToken", func(t *testing.T) { testNoToken(t, s) })
 	t.Run("OAuth2Client", func(t *testing.T) { testFlow(t, s) })
 	t.Run("RememberedConsent", func(t *testing.T) { testRememberedConsent(t, s) })
+	t.Run("OpenIDProvider", func(t *testing.T) { testOIDC(t, s, bin, db) })
 	t.Run("ClientCommands", func(t *testing.T) { testClientCommands(t, s, bin, db) })
 	// Last: it stops s.
 	t.Run("GracefulStop", func(t *testing.T) { testGracefulStop(t, s, bin, db) })
@@ -157,6 +158,17 @@ func oauthConfig(s *Server, authBase, tokenBase string, scopes ...string) *oauth
 // query and whether the consent page was shown.
 func authorize(t *testing.T, s *Server, authURL, state string, scopes []string, decision string) (url.Values, bool) {
 	t.Helper()
+	return authorizeNamed(t, s, authURL, state, scopes, decision, demoClientName)
+}
+
+// authorizeAs approves authURL for the client named name.
+func authorizeAs(t *testing.T, s *Server, authURL, state string, scopes []string, name string) (url.Values, bool) {
+	t.Helper()
+	return authorizeNamed(t, s, authURL, state, scopes, "approve", name)
+}
+
+func authorizeNamed(t *testing.T, s *Server, authURL, state string, scopes []string, decision, clientName string) (url.Values, bool) {
+	t.Helper()
 	b := newBrowser(t)
 	p := b.get(t, authURL)
 	if p.status != http.StatusOK {
@@ -178,8 +190,8 @@ func authorize(t *testing.T, s *Server, authURL, state string, scopes []string, 
 	if p.status == http.StatusOK {
 		consent = true
 		checkPageHeaders(t, "consent page", p)
-		if !strings.Contains(p.body, demoClientName) {
-			t.Errorf("consent page does not name the client %q:\n%s", demoClientName, p.body)
+		if !strings.Contains(p.body, clientName) {
+			t.Errorf("consent page does not name the client %q:\n%s", clientName, p.body)
 		}
 		for _, sc := range scopes {
 			if !regexp.MustCompile(`\b` + regexp.QuoteMeta(sc) + `\b`).MatchString(p.body) {
