@@ -189,7 +189,7 @@ func (s *Server) openAccessToken(tok string, now time.Time, info *TokenInfo) err
 	*info = claims
 	// A token minted by another deployment sharing keys by mistake, or for
 	// another resource, is not ours to accept.
-	if info.Issuer != s.cfg.Issuer || info.Audience != s.cfg.Audience {
+	if info.Issuer != s.cfg.Issuer || !s.ownAudience(info.Audience) {
 		return errBadToken
 	}
 	// Reject lifetimes beyond what this server mints: a token with a

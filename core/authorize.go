@@ -133,11 +133,25 @@ func (s *Server) authorize(w Responder, r Request) {
 		return
 	}
 	p.scope = scope
+	resources, ok := resourceValues(raw)
+	if !ok {
+		s.redirectError(w, p, ErrInvalidTarget, "too many or malformed resource parameters")
+		return
+	}
+	res, e := s.checkResources(resources, scope)
+	if e != nil {
+		s.redirectError(w, p, e.code, e.desc)
+		return
+	}
+	p.resource = strings.Join(res, " ")
 	if code, desc := s.authorizeOIDC(&f, p); code != "" {
 		s.redirectError(w, p, code, desc)
 		return
 	}
 	p.exp = s.now().Add(s.cfg.Lifetimes.Login).Unix()
+	if s.silentLogin(w, r, p) {
+		return
+	}
 	// The browser session (and its cookie) is made when a form is sealed
 	// for it (AuthorizationRequest.seal): an app that knows the user and
 	// calls SendGrant at once needs neither.
@@ -220,11 +234,6 @@ func (s *Server) authorizeOIDC(f *params, p *pending) (string, string) {
 			return "", ""
 		}
 		oc = &oidcContext{Prompt: oc.Prompt}
-	}
-	// Until the kit keeps login sessions, no request arrives with a
-	// session it could use silently.
-	if hasScope(oc.Prompt, "none") {
-		return ErrLoginRequired, "the user must sign in"
 	}
 	p.oidc = oc
 	return "", ""

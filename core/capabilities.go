@@ -58,6 +58,44 @@ type UserGrantStore interface {
 	DeleteConsent(ctx context.Context, userID, clientID string) error
 }
 
+// LoginSessionStore is the capability behind the kit's end-user login
+// sessions (OpenID Connect prompt=none, max_age, RP-initiated logout): the
+// browser holds a random cookie, the store a record under its HMAC, so
+// that logging out on one instance ends the session on all of them.
+// core/memstore and storage/gorm implement it.
+type LoginSessionStore interface {
+	// CreateLoginSession stores s. IDs are unique (HMACs of fresh random
+	// cookies); storing an existing ID returns ErrExists and stores
+	// nothing.
+	CreateLoginSession(ctx context.Context, s *LoginSession) error
+	// GetLoginSession returns the session with that ID, or ErrNotFound
+	// if there is none, it ended, or it expired (ExpiresAt not after now).
+	GetLoginSession(ctx context.Context, id string, now time.Time) (*LoginSession, error)
+	// EndLoginSession ends the session with that ID: GetLoginSession
+	// answers ErrNotFound for it from then on, on every instance. Ending
+	// an absent or ended session is not an error.
+	EndLoginSession(ctx context.Context, id string) error
+}
+
+// LoginSession is an end user's login at the server.
+type LoginSession struct {
+	// ID is the server's HMAC of the session cookie; the cookie itself is
+	// never stored.
+	ID string
+	// SID is the session's public identifier, the id_token's sid claim.
+	SID    string
+	UserID string
+	// AuthTime is when the user authenticated; ACR and AMR how, as the
+	// app reported them.
+	AuthTime time.Time
+	ACR      string
+	AMR      []string
+	// CreatedAt and ExpiresAt bound the session; a store may drop it after
+	// ExpiresAt.
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
 // UserClient is one client a user has authorised.
 type UserClient struct {
 	ClientID string
@@ -75,12 +113,14 @@ var ErrNoCapability = fmt.Errorf("oauth2kit: the Storage lacks a capability")
 
 // capabilities are the optional interfaces found on the Storage at New.
 type capabilities struct {
-	users UserGrantStore // nil without
+	users    UserGrantStore    // nil without
+	sessions LoginSessionStore // nil without
 }
 
 func findCapabilities(st Storage) capabilities {
 	var c capabilities
 	c.users, _ = st.(UserGrantStore)
+	c.sessions, _ = st.(LoginSessionStore)
 	return c
 }
 

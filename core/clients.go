@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,6 +58,9 @@ type ClientSpec struct {
 	// AccessTokenFormat is FormatSealed (empty: the server's default) or
 	// FormatJWT.
 	AccessTokenFormat string
+	// PostLogoutRedirectURIs are where RP-initiated logout may return the
+	// browser to; the same rules as RedirectURIs.
+	PostLogoutRedirectURIs []string
 }
 
 // NewClient validates spec and returns the client to store and, for a
@@ -77,6 +81,7 @@ func newClient(spec ClientSpec, grants *grantRegistry) (*Client, string, error) 
 		LegacyBasicSecret:        spec.LegacyBasicSecret,
 		IDTokenSignedResponseAlg: spec.IDTokenSignedResponseAlg,
 		AccessTokenFormat:        spec.AccessTokenFormat,
+		PostLogoutRedirectURIs:   slices.Clone(spec.PostLogoutRedirectURIs),
 		CreatedAt:                time.Now().UTC(),
 	}
 	if c.ID == "" {
@@ -91,6 +96,11 @@ func newClient(spec ClientSpec, grants *grantRegistry) (*Client, string, error) 
 	}
 	if len(spec.Name) > 200 || !printable(spec.Name) && spec.Name != "" {
 		return nil, "", errors.New("client name must be at most 200 printable characters")
+	}
+	for _, u := range spec.PostLogoutRedirectURIs {
+		if err := validateRedirectURI(u); err != nil {
+			return nil, "", fmt.Errorf("post-logout redirect URI %q: %w", u, err)
+		}
 	}
 	if spec.AccessTokenFormat != FormatSealed && spec.AccessTokenFormat != FormatJWT {
 		return nil, "", fmt.Errorf("access token format %q is not %q or %q", spec.AccessTokenFormat, FormatSealed, FormatJWT)

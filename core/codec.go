@@ -49,6 +49,7 @@ const (
 	prefixRefresh = "rt2"
 	prefixCode    = "ac2"
 	prefixPending = "pr2"
+	prefixLogin   = "ls2"
 
 	// maxTokenLen bounds every token and code the server reads, and
 	// maxHandleLen a login handle (it carries state and redirect URI);

@@ -77,6 +77,12 @@ type Config struct {
 	// Audience is put into access tokens and demanded by CheckToken.
 	// Default: Issuer.
 	Audience string
+	// Resources are the protected resources the server issues tokens for
+	// (RFC 8707 resource indicators). With none, the resource parameter is
+	// accepted and ignored; with some, an unknown resource gets
+	// invalid_target and a token for a resource has it as its audience
+	// (checked by CheckTokenFor / CheckRequestFor at that resource).
+	Resources []Resource
 	// Realm in WWW-Authenticate challenges. Default: Issuer.
 	Realm string
 
@@ -151,6 +157,9 @@ type Paths struct {
 	// JWKS serves the public signing keys (with OIDC on). Default:
 	// /oauth2/jwks.
 	JWKS string
+	// EndSession is the RP-initiated logout endpoint (with OIDC on).
+	// Default: /oauth2/logout.
+	EndSession string
 	// OpenIDConfiguration is the OpenID Connect Discovery document, the
 	// same JSON as Metadata (with OIDC on). Default:
 	// /.well-known/openid-configuration.
@@ -175,6 +184,9 @@ type Lifetimes struct {
 	Login time.Duration
 	// IDToken is how long an id_token is valid (OIDC). Default: 1 hour.
 	IDToken time.Duration
+	// LoginSession is how long an end user's login session lasts (OIDC,
+	// with a LoginSessionStore). Default: 24 hours.
+	LoginSession time.Duration
 }
 
 // OIDC configures the OpenID Provider (OpenID Connect Core 1.0,
@@ -200,6 +212,13 @@ type OIDC struct {
 	// configured without an RS256 key. ES256 and EdDSA sign some 30 times
 	// faster than RSA-2048.
 	AccessTokenAlg string
+	// SSO lets a browser with a live login session skip the login page
+	// (single sign-on across clients) unless the request asks for a new
+	// login (prompt=login, or max_age exceeded). Off by default: the
+	// app's login page runs for every request except prompt=none, which
+	// uses the session and never shows a page. Sessions need the
+	// LoginSessionStore capability.
+	SSO bool
 }
 
 func (o *OIDC) enabled() bool { return len(o.SigningKeys) > 0 }
@@ -285,6 +304,7 @@ func (c *Config) setDefaults(routes []*endpoint) error {
 	dur(&c.Lifetimes.Code, 60*time.Second)
 	dur(&c.Lifetimes.Login, 15*time.Minute)
 	dur(&c.Lifetimes.IDToken, time.Hour)
+	dur(&c.Lifetimes.LoginSession, 24*time.Hour)
 	if c.AccessTokenFormat != FormatSealed && c.AccessTokenFormat != FormatJWT {
 		return fmt.Errorf("oauth2kit: Config.AccessTokenFormat %q is not %q or %q", c.AccessTokenFormat, FormatSealed, FormatJWT)
 	}

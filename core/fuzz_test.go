@@ -479,12 +479,13 @@ func FuzzErrorDescription(f *testing.F) {
 // login handle posted back to /oauth2/login: no row in storage, an AEAD
 // blob in the form. fuzzPending is an independent reading of that format
 // (the key derivation of SECURITY.md §3, XChaCha20-Poly1305 with the header
-// "pr2.<kid>." as associated data, then version, expiry, flags and thirteen
-// length-prefixed strings, the last a JSON object of the OIDC request), so the fuzz target can seal any plaintext the
+// "pr2.<kid>." as associated data, then version, expiry, flags and fourteen
+// length-prefixed strings: the last but one a JSON object of the OIDC
+// request, the last the RFC 8707 resources), so the fuzz target can seal any plaintext the
 // way the server does and predict the server's answer.
 type fuzzPending struct {
 	version, exp, flags int64
-	f                   [13]string // clientID sentURI redirect scope state challenge method binding userID info nonce clientName oidc
+	f                   [14]string // clientID sentURI redirect scope state challenge method binding userID info nonce clientName oidc resource
 }
 
 const (
@@ -501,6 +502,7 @@ const (
 	fpNonce
 	fpName
 	fpOIDC
+	fpResource
 )
 
 // validFuzzOIDC is the independent reading of the OIDC member: empty, or
@@ -697,7 +699,7 @@ func FuzzGrantRowDecode(f *testing.F) {
 	bind := keys.binding(fuzzSession)
 	mk := func(mod func(p *fuzzPending)) []byte {
 		p := fuzzPending{version: 2, exp: now + 600}
-		p.f = [13]string{"conf", confCB, confCB, "read", "st", core.S256Challenge(verifier), "S256", bind, "", "", "nonce", "Conf App", ""}
+		p.f = [14]string{"conf", confCB, confCB, "read", "st", core.S256Challenge(verifier), "S256", bind, "", "", "nonce", "Conf App", "", ""}
 		mod(&p)
 		return p.encode()
 	}
@@ -715,6 +717,7 @@ func FuzzGrantRowDecode(f *testing.F) {
 		func(p *fuzzPending) { p.f[fpOIDC] = `{"t":"x"}` },
 		func(p *fuzzPending) { p.f[fpOIDC] = `[1]` },
 		func(p *fuzzPending) { p.flags = 2 }, // form_post
+		func(p *fuzzPending) { p.f[fpResource] = "https://api.example.com/mcp" },
 		func(p *fuzzPending) { p.f[fpBinding] = keys.binding("other") },
 		func(p *fuzzPending) { p.f[fpScope] = "a  b\x00" },
 	} {
@@ -765,7 +768,7 @@ func FuzzGrantRowDecode(f *testing.F) {
 			user, info = "alice", `{"plan":"gold"}` // the login step: testAuth's user
 		}
 		if g == nil || g.ClientID == "" || g.ClientID != p.f[fpClient] || g.RedirectURI != p.f[fpSentURI] || g.Scope != p.f[fpScope] ||
-			g.UserID != user || g.AdditionalInfo != info || g.CodeChallenge != p.f[fpChallenge] || g.CodeChallengeMethod != p.f[fpMethod] {
+			g.UserID != user || g.AdditionalInfo != info || g.CodeChallenge != p.f[fpChallenge] || g.CodeChallengeMethod != p.f[fpMethod] || g.Resource != p.f[fpResource] {
 			t.Fatalf("handle %+v stored grant %+v", p, g)
 		}
 		if want == 200 {

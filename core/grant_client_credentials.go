@@ -17,11 +17,20 @@ func (s *Server) clientCredentials(_ context.Context, c *Client, f *params) (*to
 	if e != nil {
 		return nil, e
 	}
+	aud, e := s.tokenAudience("", resourceParam(f))
+	if e != nil {
+		return nil, e
+	}
+	if aud != s.cfg.Audience {
+		if _, e := s.checkResources([]string{aud}, scope); e != nil {
+			return nil, e
+		}
+	}
 	fam, err := newID()
 	if err != nil {
 		return nil, oerr(500, ErrServerError, "the server could not complete the request")
 	}
-	at, e := s.mintFor(c, TokenInfo{Scope: scope, GrantID: fam, ClientCredentials: true}, s.now())
+	at, e := s.mintFor(c, TokenInfo{Scope: scope, GrantID: fam, ClientCredentials: true, Audience: aud}, s.now())
 	if e != nil {
 		return nil, e
 	}

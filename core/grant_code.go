@@ -79,7 +79,7 @@ func (s *Server) exchangeCode(ctx context.Context, c *Client, f *params) (*token
 		res.refresh = tok
 		return &RefreshToken{
 			Sig: sig, FamilyID: g.ID, ClientID: c.ID, UserID: g.UserID, Scope: g.Scope,
-			AdditionalInfo: g.AdditionalInfo, OIDC: g.OIDC, CreatedAt: now, ExpiresAt: now.Add(s.cfg.Lifetimes.RefreshToken),
+			AdditionalInfo: g.AdditionalInfo, OIDC: g.OIDC, Resource: g.Resource, CreatedAt: now, ExpiresAt: now.Add(s.cfg.Lifetimes.RefreshToken),
 		}, nil
 	}
 	sigs := s.codeSigs(code, c)
@@ -122,7 +122,11 @@ func (s *Server) exchangeCode(ctx context.Context, c *Client, f *params) (*token
 		s.log.ErrorContext(ctx, "oauth2kit: redeeming a code failed", "err", err)
 		return nil, storageError(err)
 	}
-	at, e := s.issueAccess(c, g.UserID, g.Scope, g.ID, g.AdditionalInfo, now)
+	aud, e := s.tokenAudience(g.Resource, resourceParam(f))
+	if e != nil {
+		return nil, e
+	}
+	at, e := s.issueAccess(c, g.UserID, g.Scope, g.ID, g.AdditionalInfo, aud, now)
 	if e != nil {
 		return nil, e
 	}

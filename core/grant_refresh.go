@@ -25,6 +25,7 @@ func (s *Server) refresh(ctx context.Context, c *Client, f *params) (*tokenResul
 	now := s.now()
 	var res tokenResult
 	var checkErr *oauthError
+	var aud string
 	old, err := s.store.RotateRefreshToken(ctx, sig, now, func(old *RefreshToken) (*RefreshToken, error) {
 		if old.ClientID != c.ID {
 			checkErr = badGrant("the refresh token was not issued to this client")
@@ -40,6 +41,10 @@ func (s *Server) refresh(ctx context.Context, c *Client, f *params) (*tokenResul
 			return nil, checkErr
 		}
 		res.scope = scope
+		// Refresh can only narrow the resources (RFC 8707 §2.2).
+		if aud, checkErr = s.tokenAudience(old.Resource, resourceParam(f)); checkErr != nil {
+			return nil, checkErr
+		}
 		nt, nsig, err := s.keys.newOpaque(prefixRefresh)
 		if err != nil {
 			return nil, err
@@ -49,7 +54,7 @@ func (s *Server) refresh(ctx context.Context, c *Client, f *params) (*tokenResul
 		// access token is narrowed (RFC 6749 §6).
 		return &RefreshToken{
 			Sig: nsig, FamilyID: old.FamilyID, ClientID: c.ID, UserID: old.UserID, Scope: old.Scope,
-			AdditionalInfo: old.AdditionalInfo, OIDC: old.OIDC, CreatedAt: now, ExpiresAt: now.Add(s.cfg.Lifetimes.RefreshToken),
+			AdditionalInfo: old.AdditionalInfo, OIDC: old.OIDC, Resource: old.Resource, CreatedAt: now, ExpiresAt: now.Add(s.cfg.Lifetimes.RefreshToken),
 		}, nil
 	})
 	switch {
@@ -75,7 +80,7 @@ func (s *Server) refresh(ctx context.Context, c *Client, f *params) (*tokenResul
 		s.log.ErrorContext(ctx, "oauth2kit: rotating a refresh token failed", "err", err)
 		return nil, storageError(err)
 	}
-	at, e := s.issueAccess(c, old.UserID, res.scope, old.FamilyID, old.AdditionalInfo, now)
+	at, e := s.issueAccess(c, old.UserID, res.scope, old.FamilyID, old.AdditionalInfo, aud, now)
 	if e != nil {
 		return nil, e
 	}

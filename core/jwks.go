@@ -25,4 +25,4 @@ var epOpenIDConfiguration = endpoint{field: "Paths.OpenIDConfiguration", path: f
 	def: "/.well-known/openid-configuration", methods: []string{"GET", "HEAD"}, allow: hdrAllowGetHead, serve: (*Server).serveMetadata}
 
 // oidcEndpoints are the rows New adds with OIDC on.
-var oidcEndpoints = []*endpoint{&epUserInfo, &epJWKS, &epOpenIDConfiguration}
+var oidcEndpoints = []*endpoint{&epUserInfo, &epJWKS, &epEndSession, &epOpenIDConfiguration}

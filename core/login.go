@@ -263,6 +263,14 @@ func (s *Server) SendLogin(w Responder, r Request, ar *AuthorizationRequest, lr 
 				oc.AuthTime = lr.AuthTime.Unix()
 			}
 		}
+		if oc.SID == "" && hasScope(p.scope, ScopeOpenID) {
+			if err := s.startLogin(r.Context(), w, r, userID, &oc); err != nil {
+				s.log.ErrorContext(r.Context(), "oauth2kit: storing a login session failed", "err", err)
+				e := storageError(err)
+				s.redirectError(w, &p, e.code, e.desc)
+				return
+			}
+		}
 		p.oidc = &oc
 	}
 	if cp, ok := s.auth.(ConsentPrompter); ok {
@@ -370,7 +378,7 @@ func (s *Server) issueCode(w Responder, r Request, p *pending) {
 	}
 	g := &Grant{
 		ID: gid, CodeSig: sig, ClientID: p.clientID, UserID: p.userID,
-		RedirectURI: p.sentURI, Scope: p.scope, OIDC: grantOIDCOf(p),
+		RedirectURI: p.sentURI, Scope: p.scope, OIDC: grantOIDCOf(p), Resource: p.resource,
 		CodeChallenge: p.challenge, CodeChallengeMethod: p.method,
 		AdditionalInfo: p.info, CreatedAt: now, ExpiresAt: exp,
 		// The family's access tokens outlive the code: user-wide

@@ -11,17 +11,29 @@ import (
 // Config.Caches.Revocation). Every failure returns an error; none of them
 // says why beyond "invalid", on purpose.
 func (s *Server) CheckToken(ctx context.Context, token string) (*TokenInfo, error) {
+	return s.CheckTokenFor(ctx, token, s.cfg.Audience)
+}
+
+// CheckTokenFor is CheckToken for the resource audience (a
+// Config.Resources URI): a token issued for another resource, or for the
+// server's default audience, is refused (RFC 8707).
+func (s *Server) CheckTokenFor(ctx context.Context, token, audience string) (*TokenInfo, error) {
 	info := new(TokenInfo)
-	if err := s.checkToken(ctx, token, info); err != nil {
+	if err := s.checkToken(ctx, token, info, audience); err != nil {
 		return nil, err
 	}
 	return info, nil
 }
 
-func (s *Server) checkToken(ctx context.Context, token string, info *TokenInfo) error {
+// checkToken checks token for audience ("" accepts any of the server's
+// audiences: its own endpoints, such as userinfo).
+func (s *Server) checkToken(ctx context.Context, token string, info *TokenInfo, audience string) error {
 	now := s.now()
 	if err := s.openAccessToken(token, now, info); err != nil {
 		return err
+	}
+	if audience != "" && canonicalResource(info.Audience) != canonicalResource(audience) {
+		return errBadToken
 	}
 	if _, fresh := s.revCache.get(info.GrantID, now); fresh {
 		return nil
@@ -70,6 +82,16 @@ func (e *ResourceError) Write(w Responder) {
 // invalid_request); adapters that run this before a handler must make the
 // body readable again (the nethttp adapter does).
 func (s *Server) CheckRequest(r Request, scopes ...string) (*TokenInfo, *ResourceError) {
+	return s.checkRequest(r, s.cfg.Audience, scopes)
+}
+
+// CheckRequestFor is CheckRequest at the resource audience (see
+// CheckTokenFor).
+func (s *Server) CheckRequestFor(r Request, audience string, scopes ...string) (*TokenInfo, *ResourceError) {
+	return s.checkRequest(r, audience, scopes)
+}
+
+func (s *Server) checkRequest(r Request, audience string, scopes []string) (*TokenInfo, *ResourceError) {
 	tok, scheme, rerr := s.extractToken(r)
 	if rerr != nil {
 		return nil, rerr
@@ -87,7 +109,7 @@ func (s *Server) CheckRequest(r Request, scopes ...string) (*TokenInfo, *Resourc
 			return nil, s.resourceError(401, "", "", false, errBadToken)
 		}
 	}
-	err := s.checkToken(r.Context(), tok, info)
+	err := s.checkToken(r.Context(), tok, info, audience)
 	if err != nil && err != errBadToken && err != errTokenExpired && err != errTokenRevoked {
 		s.log.ErrorContext(r.Context(), "oauth2kit: revocation check failed", "err", err)
 		return nil, &ResourceError{Status: 503, Body: []byte(`{"error":"temporarily_unavailable"}`), Err: err}

@@ -67,6 +67,7 @@ type pending struct {
 	draft10    bool
 	formPost   bool         // response_mode=form_post
 	oidc       *oidcContext // nil without scope openid (with OIDC on)
+	resource   string       // RFC 8707 resources, canonical, space-separated
 	clientName string
 	// once is not sealed: set when the request came back in a posted
 	// form, it is the signature under which issueCode records the form
@@ -95,7 +96,7 @@ func (s *Server) sealPending(p *pending) (string, error) {
 	if p.oidc != nil {
 		oc = p.oidc.encode()
 	}
-	for _, v := range []string{p.clientID, p.sentURI, p.redirect, p.scope, p.state, p.challenge, p.method, p.binding, p.userID, p.info, p.nonce, p.clientName, oc} {
+	for _, v := range []string{p.clientID, p.sentURI, p.redirect, p.scope, p.state, p.challenge, p.method, p.binding, p.userID, p.info, p.nonce, p.clientName, oc, p.resource} {
 		w.str(v)
 	}
 	return s.keys.seal(prefixPending, w.b)
@@ -114,7 +115,7 @@ func (s *Server) openPending(h string) (*pending, bool) {
 	flags := r.num()
 	p.draft10, p.formPost = flags&1 != 0, flags&2 != 0
 	var oc string
-	for _, v := range []*string{&p.clientID, &p.sentURI, &p.redirect, &p.scope, &p.state, &p.challenge, &p.method, &p.binding, &p.userID, &p.info, &p.nonce, &p.clientName, &oc} {
+	for _, v := range []*string{&p.clientID, &p.sentURI, &p.redirect, &p.scope, &p.state, &p.challenge, &p.method, &p.binding, &p.userID, &p.info, &p.nonce, &p.clientName, &oc, &p.resource} {
 		*v = r.str()
 	}
 	if r.bad || r.off != len(r.s) || p.clientID == "" || p.redirect == "" {

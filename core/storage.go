@@ -131,7 +131,11 @@ type Client struct {
 	// Config.AccessTokenFormat) or FormatJWT (RFC 9068, which needs the
 	// OIDC signing keys).
 	AccessTokenFormat string
-	CreatedAt         time.Time
+	// PostLogoutRedirectURIs are where RP-initiated logout may send the
+	// browser back to (OpenID Connect RP-Initiated Logout §3), compared
+	// byte for byte.
+	PostLogoutRedirectURIs []string
+	CreatedAt              time.Time
 }
 
 // AllowsGrant reports whether the client may use grant type gt.
@@ -169,7 +173,10 @@ type Grant struct {
 	// grant (nonce, auth_time, acr, amr, session), encoded by the server.
 	// A store keeps it as it gets it, like AdditionalInfo; it is empty for
 	// a grant without the openid scope.
-	OIDC      string
+	OIDC string
+	// Resource lists the RFC 8707 resources the grant is for (canonical
+	// URIs, space-separated), empty for none named.
+	Resource  string
 	CreatedAt time.Time
 	// ExpiresAt ends the code's redeemability.
 	ExpiresAt time.Time
@@ -194,7 +201,10 @@ type RefreshToken struct {
 	// OIDC is the grant's OpenID Connect context (Grant.OIDC), carried from
 	// token to token so that a refreshed id_token keeps the original
 	// authentication's sub and auth_time.
-	OIDC      string
+	OIDC string
+	// Resource is the grant's resources (Grant.Resource): a refresh can
+	// only narrow them.
+	Resource  string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	// RotatedAt is set when the token was exchanged for a new one.

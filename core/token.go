@@ -64,13 +64,16 @@ func (s *Server) token(w Responder, r Request) {
 type tokenResult struct{ access, refresh, scope, idToken string }
 
 // issueAccess mints the access token of a family.
-func (s *Server) issueAccess(c *Client, userID, scope, familyID, info string, now time.Time) (string, *oauthError) {
-	return s.mintFor(c, TokenInfo{UserID: userID, Scope: scope, GrantID: familyID, AdditionalInfo: info}, now)
+func (s *Server) issueAccess(c *Client, userID, scope, familyID, info, aud string, now time.Time) (string, *oauthError) {
+	return s.mintFor(c, TokenInfo{UserID: userID, Scope: scope, GrantID: familyID, AdditionalInfo: info, Audience: aud}, now)
 }
 
 // mintFor fills in what every access token carries and seals t.
 func (s *Server) mintFor(c *Client, t TokenInfo, now time.Time) (string, *oauthError) {
-	t.Issuer, t.Audience, t.ClientID = s.cfg.Issuer, s.cfg.Audience, c.ID
+	t.Issuer, t.ClientID = s.cfg.Issuer, c.ID
+	if t.Audience == "" {
+		t.Audience = s.cfg.Audience
+	}
 	t.IssuedAt, t.ExpiresAt = now, now.Add(s.cfg.Lifetimes.AccessToken)
 	t.Draft10 = s.profileOf(c) == ProfileDraft10
 	at, err := s.mintAccessToken(c, &t)

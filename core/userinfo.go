@@ -53,7 +53,7 @@ var epUserInfo = endpoint{field: "Paths.UserInfo", path: func(c *Config) *string
 	methods: []string{"GET", "HEAD", "POST"}, allow: hdrAllowGetHeadPost, meta: "userinfo_endpoint", serve: (*Server).userInfo}
 
 func (s *Server) userInfo(w Responder, r Request) {
-	info, rerr := s.CheckRequest(r, ScopeOpenID)
+	info, rerr := s.checkRequest(r, "", []string{ScopeOpenID})
 	if rerr != nil {
 		hdrNoStore.set(w)
 		rerr.Write(w)

@@ -117,6 +117,8 @@ func Run(t *testing.T, mount Mount) {
 		{"Introspect", introspectTests},
 		{"Resource", resourceTests},
 		{"OIDC", oidcTests},
+		{"Sessions", sessionTests},
+		{"OIDCConformance", conformanceTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -31,6 +31,8 @@ const (
 	confID       = "web-app"
 	confName     = "Web <App> & Co"
 	confRedirect = "https://client.example.test/callback"
+	// confLoggedOut is its registered post-logout redirect URI.
+	confLoggedOut = "https://client.example.test/logged-out"
 	// otherID is a second confidential client whose registered redirect
 	// URI carries a query.
 	otherID       = "other-app"
@@ -192,7 +194,7 @@ func (e *env) buildServer(baseURL string) *core.Server {
 	}
 	app.srv = srv
 	specs := []core.ClientSpec{
-		{ID: confID, Name: confName, RedirectURIs: []string{confRedirect},
+		{ID: confID, Name: confName, RedirectURIs: []string{confRedirect}, PostLogoutRedirectURIs: []string{confLoggedOut},
 			GrantTypes: []string{core.GrantAuthorizationCode, core.GrantRefreshToken, core.GrantClientCredentials}},
 		{ID: otherID, Name: "Other App", RedirectURIs: []string{otherRedirect},
 			GrantTypes: []string{core.GrantAuthorizationCode, core.GrantRefreshToken, core.GrantClientCredentials}},

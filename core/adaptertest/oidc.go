@@ -526,9 +526,10 @@ func oidcTests() []test {
 			if f.Get("code") == "" || f.Get("state") != "st-f" || f.Get("iss") != e.base {
 				t.Errorf("form_post fields %v", f)
 			}
-			// An error in form_post mode is posted too.
+			// An error in form_post mode is posted too (a browser without a
+			// login session).
 			q = with(with(authzQuery(confID, confRedirect, "openid", "st-e"), "response_mode", "form_post"), "prompt", "none")
-			r = e.authorize(e.browser, q.Encode())
+			r = e.authorize(e.newBrowser(), q.Encode())
 			wantStatus(t, r, 200)
 			if f := pageFields(r.body); f.Get("error") != "login_required" || f.Get("state") != "st-e" {
 				t.Errorf("form_post error fields %v", f)
@@ -548,4 +549,12 @@ func (e *env) jwks(t *testing.T) []map[string]any {
 		t.Fatalf("JWKS %s: %v", r.body, err)
 	}
 	return set.Keys
+}
+
+func newEC(t *testing.T) crypto.Signer {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -1,10 +1,11 @@
 // Package memstore is an in-memory core.Storage for tests, examples and
 // single-instance deployments that can afford to lose every grant on
-// restart. Its memory stays bounded: expired codes, refresh tokens and
-// family revocations are dropped by a sweep that runs as writes happen.
+// restart. Its memory stays bounded: expired codes, refresh tokens,
+// family revocations and login sessions are dropped by a sweep that runs
+// as writes happen.
 //
-// It implements the capabilities core.ClientRegistry and
-// core.UserGrantStore.
+// It implements the capabilities core.ClientRegistry, core.UserGrantStore
+// and core.LoginSessionStore.
 package memstore
 
 import (
@@ -29,6 +30,7 @@ type Store struct {
 	refresh   map[string]refreshRec // by signature
 	revoked   map[string]time.Time  // family -> keep until
 	consents  map[[2]string]string
+	sessions  map[string]core.LoginSession // by ID; see sessions.go
 	nextSweep time.Time
 	// SweepEvery is the minimum interval between sweeps (default 1 min).
 	SweepEvery time.Duration
@@ -36,9 +38,10 @@ type Store struct {
 }
 
 var (
-	_ core.Storage        = (*Store)(nil)
-	_ core.ClientRegistry = (*Store)(nil)
-	_ core.UserGrantStore = (*Store)(nil)
+	_ core.Storage           = (*Store)(nil)
+	_ core.ClientRegistry    = (*Store)(nil)
+	_ core.UserGrantStore    = (*Store)(nil)
+	_ core.LoginSessionStore = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -49,6 +52,7 @@ func New() *Store {
 		refresh:    map[string]refreshRec{},
 		revoked:    map[string]time.Time{},
 		consents:   map[[2]string]string{},
+		sessions:   map[string]core.LoginSession{},
 		SweepEvery: time.Minute,
 		now:        time.Now,
 	}
@@ -161,7 +165,7 @@ func (s *Store) ListClients(ctx context.Context) ([]*core.Client, error) {
 // pointer-sized handle, and a value no record uses any more is dropped by
 // the runtime, so the table needs no upkeep to stay bounded.
 type shared struct {
-	clientID, userID, redirectURI, scope, challengeMethod, additionalInfo string
+	clientID, userID, redirectURI, scope, challengeMethod, additionalInfo, resource string
 }
 
 // grantRec is a stored code; its signature is the map key.
@@ -206,7 +210,7 @@ func newGrantRec(g *core.Grant) grantRec {
 		id: g.ID, challengeOIDC: g.CodeChallenge + g.OIDC, challengeLen: uint32(len(g.CodeChallenge)),
 		shared: unique.Make(shared{
 			clientID: g.ClientID, userID: g.UserID, redirectURI: g.RedirectURI,
-			scope: g.Scope, challengeMethod: g.CodeChallengeMethod, additionalInfo: g.AdditionalInfo,
+			scope: g.Scope, challengeMethod: g.CodeChallengeMethod, additionalInfo: g.AdditionalInfo, resource: g.Resource,
 		}),
 		created: g.CreatedAt, expires: g.ExpiresAt,
 	}
@@ -226,7 +230,7 @@ func (r *grantRec) grant(sig string) *core.Grant {
 		ID: r.id, CodeSig: sig, ClientID: sh.clientID, UserID: sh.userID,
 		RedirectURI: sh.redirectURI, Scope: sh.scope, CodeChallenge: r.challengeOIDC[:r.challengeLen],
 		CodeChallengeMethod: sh.challengeMethod, AdditionalInfo: sh.additionalInfo,
-		OIDC: r.challengeOIDC[r.challengeLen:], CreatedAt: r.created, ExpiresAt: r.expires,
+		OIDC: r.challengeOIDC[r.challengeLen:], Resource: sh.resource, CreatedAt: r.created, ExpiresAt: r.expires,
 	}
 	if r.keepExtra > 0 {
 		g.KeepUntil = r.keep()
@@ -242,7 +246,7 @@ func newRefreshRec(rt *core.RefreshToken) refreshRec {
 	r := refreshRec{
 		familyID: rt.FamilyID, oidc: rt.OIDC,
 		shared: unique.Make(shared{
-			clientID: rt.ClientID, userID: rt.UserID, scope: rt.Scope, additionalInfo: rt.AdditionalInfo,
+			clientID: rt.ClientID, userID: rt.UserID, scope: rt.Scope, additionalInfo: rt.AdditionalInfo, resource: rt.Resource,
 		}),
 		created: rt.CreatedAt, expires: rt.ExpiresAt,
 	}
@@ -257,7 +261,7 @@ func (r *refreshRec) token(sig string) *core.RefreshToken {
 	sh := r.shared.Value()
 	rt := &core.RefreshToken{
 		Sig: sig, FamilyID: r.familyID, ClientID: sh.clientID, UserID: sh.userID,
-		Scope: sh.scope, AdditionalInfo: sh.additionalInfo, OIDC: r.oidc,
+		Scope: sh.scope, AdditionalInfo: sh.additionalInfo, OIDC: r.oidc, Resource: sh.resource,
 		CreatedAt: r.created, ExpiresAt: r.expires,
 	}
 	if r.rotated {
@@ -267,7 +271,7 @@ func (r *refreshRec) token(sig string) *core.RefreshToken {
 	return rt
 }
 
-// cloneClient copies c with one allocation for its three lists: they are
+// cloneClient copies c with one allocation for its four lists: they are
 // capped sub-slices of one array, so that appending to one of them
 // reallocates instead of writing over its neighbour. A nil list stays nil.
 func cloneClient(c *core.Client) *core.Client {
@@ -275,11 +279,13 @@ func cloneClient(c *core.Client) *core.Client {
 	n1 := len(c.RedirectURIs)
 	n2 := n1 + len(c.GrantTypes)
 	n3 := n2 + len(c.Scopes)
-	all := make([]string, 0, n3)
-	all = append(append(append(all, c.RedirectURIs...), c.GrantTypes...), c.Scopes...)
+	n4 := n3 + len(c.PostLogoutRedirectURIs)
+	all := make([]string, 0, n4)
+	all = append(append(append(append(all, c.RedirectURIs...), c.GrantTypes...), c.Scopes...), c.PostLogoutRedirectURIs...)
 	cp.RedirectURIs = sub(c.RedirectURIs, all[:n1:n1])
 	cp.GrantTypes = sub(c.GrantTypes, all[n1:n2:n2])
 	cp.Scopes = sub(c.Scopes, all[n2:n3:n3])
+	cp.PostLogoutRedirectURIs = sub(c.PostLogoutRedirectURIs, all[n3:n4:n4])
 	return &cp
 }
 
@@ -599,7 +605,8 @@ func (s *Store) PendingCodes() int {
 	return n
 }
 
-// Sweep drops everything expired now, whatever the sweep interval.
+// Sweep drops everything expired now (login sessions included), whatever
+// the sweep interval.
 func (s *Store) Sweep() {
 	s.mu.Lock()
 	s.nextSweep = time.Time{}
@@ -633,4 +640,5 @@ func (s *Store) sweepLocked() {
 			delete(s.revoked, k)
 		}
 	}
+	s.sweepSessionsLocked(now)
 }

@@ -29,7 +29,11 @@ func fullClient() *core.Client {
 		LegacyBasicSecret:        true,
 		IDTokenSignedResponseAlg: core.AlgPS256,
 		AccessTokenFormat:        core.FormatJWT,
-		CreatedAt:                base().Add(-48 * time.Hour),
+		PostLogoutRedirectURIs: []string{
+			"https://z.example/logged-out?from=op&x=1,2",
+			"https://a.example/bye",
+		},
+		CreatedAt: base().Add(-48 * time.Hour),
 	}
 }
 
@@ -107,6 +111,7 @@ func testClientIsolation(t *testing.T, s Store) {
 	// The caller's value and the returned values are the caller's own.
 	c.RedirectURIs[0] = "https://evil.example/cb"
 	c.Scopes[0] = "admin"
+	c.PostLogoutRedirectURIs[0] = "https://evil.example/out"
 	c.Name = "changed"
 	got, err := s.GetClient(bg, c.ID)
 	if err != nil {
@@ -115,6 +120,7 @@ func testClientIsolation(t *testing.T, s Store) {
 	diffClient(t, "client after the caller changed the value it saved", want, got)
 	got.RedirectURIs[0] = "https://evil.example/cb"
 	got.GrantTypes[0] = "password"
+	got.PostLogoutRedirectURIs[0] = "https://evil.example/out"
 	again, err := s.GetClient(bg, c.ID)
 	if err != nil {
 		t.Fatalf("GetClient: %v", err)

@@ -106,10 +106,11 @@ func testOIDCRoundTrip(t *testing.T, s Store) {
 	g := newGrant(now)
 	g.ClientID = c.ID
 	g.OIDC = oidcText(2000, 1)
+	g.Resource = "https://api.example.com https://mcp.example.com/mcp?x=1"
 	createGrant(t, s, g)
 	first := newRefresh(now, g.ID, g.ClientID)
 	first.UserID = g.UserID
-	first.OIDC = g.OIDC
+	first.OIDC, first.Resource = g.OIDC, g.Resource
 	at := now.Add(5 * time.Second)
 	var gc issueCounter[core.Grant]
 	redeemed, err := s.RedeemCode(bg, g.CodeSig, at, func(x *core.Grant) (*core.RefreshToken, error) {
@@ -135,7 +136,7 @@ func testOIDCRoundTrip(t *testing.T, s Store) {
 	// Rotated to a token with other OIDC text: each keeps its own.
 	next := newRefresh(now.Add(time.Minute), first.FamilyID, first.ClientID)
 	next.UserID = first.UserID
-	next.OIDC = oidcText(1999, 2)
+	next.OIDC, next.Resource = oidcText(1999, 2), "https://api.example.com"
 	if next.OIDC == first.OIDC {
 		t.Fatal("the two OIDC texts are equal")
 	}

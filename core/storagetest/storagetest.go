@@ -9,12 +9,15 @@
 // then races 32 goroutines on one code, on one refresh token and on one
 // code signature, round after round, to check that consumption and
 // creation are atomic. Each storage capability has a sub-suite of its own,
-// run the same way: RunClientRegistry (core.ClientRegistry) and
-// RunUserGrants (core.UserGrantStore). It makes no assumption about
-// memory: every test uses fresh random identifiers (so stores may share one
-// database between subtests), times are UTC whole seconds near the real
-// clock (so a store that keeps seconds, or sweeps expired rows by its own
-// clock, still passes) and are compared with a one-second tolerance.
+// run the same way: RunClientRegistry (core.ClientRegistry),
+// RunUserGrants (core.UserGrantStore) and RunLoginSessions
+// (core.LoginSessionStore; Run also runs it, as LoginSessions, when the
+// store has the capability, and skips it otherwise). It makes no
+// assumption about memory: every test uses fresh random identifiers (so
+// stores may share one database between subtests), times are UTC whole
+// seconds near the real clock (so a store that keeps seconds, or sweeps
+// expired rows by its own clock, still passes) and are compared with a
+// one-second tolerance.
 package storagetest
 
 import (
@@ -103,6 +106,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		t.Run("RotateRefreshToken", h(testRaceRotate))
 		t.Run("CreateGrant", h(testRaceCreate))
 	})
+	t.Run("LoginSessions", runLoginSessionsIfAble(newStore))
 }
 
 // helper wraps a subtest body: a fresh store from newStore for each.
@@ -317,16 +321,16 @@ func (f *differ) report(t *testing.T, what string) {
 // The field lists name every field the comparisons below check; a field
 // added to core without a check here fails SuiteCoversEveryField.
 var (
-	clientFields  = []string{"ID", "Name", "SecretHash", "RedirectURIs", "Public", "GrantTypes", "Scopes", "Profile", "PKCE", "LegacyBasicSecret", "IDTokenSignedResponseAlg", "AccessTokenFormat", "CreatedAt"}
-	grantFields   = []string{"ID", "CodeSig", "ClientID", "UserID", "RedirectURI", "Scope", "CodeChallenge", "CodeChallengeMethod", "AdditionalInfo", "OIDC", "CreatedAt", "ExpiresAt", "KeepUntil", "UsedAt"}
-	refreshFields = []string{"Sig", "FamilyID", "ClientID", "UserID", "Scope", "AdditionalInfo", "OIDC", "CreatedAt", "ExpiresAt", "RotatedAt"}
+	clientFields  = []string{"ID", "Name", "SecretHash", "RedirectURIs", "Public", "GrantTypes", "Scopes", "Profile", "PKCE", "LegacyBasicSecret", "IDTokenSignedResponseAlg", "AccessTokenFormat", "PostLogoutRedirectURIs", "CreatedAt"}
+	grantFields   = []string{"ID", "CodeSig", "ClientID", "UserID", "RedirectURI", "Scope", "CodeChallenge", "CodeChallengeMethod", "AdditionalInfo", "OIDC", "Resource", "CreatedAt", "ExpiresAt", "KeepUntil", "UsedAt"}
+	refreshFields = []string{"Sig", "FamilyID", "ClientID", "UserID", "Scope", "AdditionalInfo", "OIDC", "Resource", "CreatedAt", "ExpiresAt", "RotatedAt"}
 )
 
 func testFieldsCovered(t *testing.T) {
 	for _, c := range []struct {
 		v      any
 		fields []string
-	}{{core.Client{}, clientFields}, {core.Grant{}, grantFields}, {core.RefreshToken{}, refreshFields}} {
+	}{{core.Client{}, clientFields}, {core.Grant{}, grantFields}, {core.RefreshToken{}, refreshFields}, {core.LoginSession{}, sessionFields}} {
 		typ := reflect.TypeOf(c.v)
 		for i := 0; i < typ.NumField(); i++ {
 			if f := typ.Field(i); f.IsExported() && !slices.Contains(c.fields, f.Name) {
@@ -363,6 +367,7 @@ func diffClient(t *testing.T, what string, want, got *core.Client) {
 	}
 	f.str("IDTokenSignedResponseAlg", want.IDTokenSignedResponseAlg, got.IDTokenSignedResponseAlg)
 	f.str("AccessTokenFormat", want.AccessTokenFormat, got.AccessTokenFormat)
+	f.list("PostLogoutRedirectURIs", want.PostLogoutRedirectURIs, got.PostLogoutRedirectURIs)
 	f.time("CreatedAt", want.CreatedAt, got.CreatedAt)
 	f.report(t, what)
 }
@@ -384,6 +389,7 @@ func diffGrant(t *testing.T, what string, want, got *core.Grant, checkUsed bool)
 	f.str("CodeChallengeMethod", want.CodeChallengeMethod, got.CodeChallengeMethod)
 	f.str("AdditionalInfo", want.AdditionalInfo, got.AdditionalInfo)
 	f.text("OIDC", want.OIDC, got.OIDC)
+	f.str("Resource", want.Resource, got.Resource)
 	f.time("CreatedAt", want.CreatedAt, got.CreatedAt)
 	f.time("ExpiresAt", want.ExpiresAt, got.ExpiresAt)
 	// A store may normalise KeepUntil (zero and any time before ExpiresAt
@@ -409,6 +415,7 @@ func diffRefresh(t *testing.T, what string, want, got *core.RefreshToken, checkR
 	f.str("Scope", want.Scope, got.Scope)
 	f.str("AdditionalInfo", want.AdditionalInfo, got.AdditionalInfo)
 	f.text("OIDC", want.OIDC, got.OIDC)
+	f.str("Resource", want.Resource, got.Resource)
 	f.time("CreatedAt", want.CreatedAt, got.CreatedAt)
 	f.time("ExpiresAt", want.ExpiresAt, got.ExpiresAt)
 	if checkRotated {

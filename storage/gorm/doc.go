@@ -1,10 +1,10 @@
 // Package gormstore is a core.Storage on gorm (gorm.io/gorm), tested on
 // SQLite, PostgreSQL and MySQL/MariaDB, with the capabilities
-// core.ClientRegistry and core.UserGrantStore. Several server instances can share
-// one database: codes and refresh tokens are consumed by conditional
-// updates inside database transactions, so when requests race on one code
-// (or one refresh token), on one instance or many, exactly one of them gets
-// tokens.
+// core.ClientRegistry, core.UserGrantStore and core.LoginSessionStore.
+// Several server instances can share one database: codes and refresh
+// tokens are consumed by conditional updates inside database transactions,
+// so when requests race on one code (or one refresh token), on one
+// instance or many, exactly one of them gets tokens.
 //
 // The package imports no database driver: open the *gorm.DB with the
 // dialector of your choice, then
@@ -15,18 +15,21 @@
 //
 // # Tables
 //
-// Migrate creates five tables with fixed names: oauth2_clients,
-// oauth2_grants (codes), oauth2_refresh_tokens, oauth2_revoked_families
-// and oauth2_consents. Codes and refresh tokens are stored by their
-// signatures (the server's HMAC of the token, the primary key), client
-// secrets by their hashes: the database never holds a usable credential.
-// Lists (redirect URIs, grant types, scopes) are JSON text. Times are UTC
-// with microsecond precision. Key columns compare byte for byte on every
+// Migrate creates six tables with fixed names: oauth2_clients,
+// oauth2_grants (codes), oauth2_refresh_tokens, oauth2_revoked_families,
+// oauth2_consents and oauth2_login_sessions (end users' login sessions,
+// OpenID Connect). Codes, refresh tokens and login sessions are stored by
+// their signatures (the server's HMAC of the token or cookie, the primary
+// key), client secrets by their hashes: the database never holds a usable
+// credential. Lists (redirect URIs, grant types, scopes, post-logout
+// redirect URIs, a session's amr) are JSON text. Times are UTC with
+// microsecond precision. Key columns compare byte for byte on every
 // database (VARBINARY on MySQL, whose default collations ignore case and
 // trailing spaces) and fit MySQL's oldest index limit. Expiry columns,
-// family ids and the user ids of codes and refresh tokens are indexed, so
-// that Purge, RotateRefreshToken's revocation check, IsFamilyRevoked and
-// the user-wide methods (RevokeUserGrants, UserClients) never scan a table.
+// family ids, session ids (sid) and the user ids of codes, refresh tokens
+// and login sessions are indexed, so that Purge, RotateRefreshToken's
+// revocation check, IsFamilyRevoked and the user-wide methods
+// (RevokeUserGrants, UserClients) never scan a table.
 // Migrate upgrades an older schema in place: new columns are nullable and
 // new indexes are added to the tables as they are, rows included.
 //
@@ -38,7 +41,8 @@
 // Used codes and rotated refresh tokens are kept until they expire, so that
 // a replay is recognised (and revokes what the first use issued), and codes
 // until their Grant.KeepUntil if that is later, so that a user's families
-// are found while their access tokens are valid. Call Purge periodically to
+// are found while their access tokens are valid. Login sessions are deleted
+// when they end; expired ones stay until Purge. Call Purge periodically to
 // delete expired rows.
 //
 // # Databases

@@ -8,7 +8,7 @@ import (
 	gormstore "github.com/oauth2kit/oauth2kit/storage/gorm"
 )
 
-var newColumns = [][2]string{{"oauth2_clients", "id_token_signed_response_alg"}, {"oauth2_clients", "access_token_format"}, {"oauth2_grants", "oidc"}, {"oauth2_refresh_tokens", "oidc"}}
+var newColumns = [][2]string{{"oauth2_clients", "id_token_signed_response_alg"}, {"oauth2_clients", "access_token_format"}, {"oauth2_grants", "oidc"}, {"oauth2_refresh_tokens", "oidc"}, {"oauth2_grants", "resource"}, {"oauth2_refresh_tokens", "resource"}, {"oauth2_clients", "post_logout_redirect_uris"}}
 
 // Migrate adds the OIDC columns to tables of the previous
 // schema that hold rows; old rows read back as "".
@@ -64,7 +64,7 @@ func TestMigrateAddsOIDCColumns(t *testing.T) {
 			}
 		}
 		cl, err := s.GetClient(bg, "old-client")
-		if err != nil || cl.IDTokenSignedResponseAlg != "" {
+		if err != nil || cl.IDTokenSignedResponseAlg != "" || cl.PostLogoutRedirectURIs != nil {
 			t.Errorf("old client: %v %+v", err, cl)
 		}
 		g, err := s.RedeemCode(bg, "legacy-code", now, func(g *core.Grant) (*core.RefreshToken, error) {
@@ -110,6 +110,12 @@ func TestMigrateAddsOIDCColumns(t *testing.T) {
 		}
 		if rt, err := s.GetRefreshToken(bg, "older-binary"); err != nil || rt.OIDC != "" {
 			t.Errorf("older-binary rt: %v %+v", err, rt)
+		}
+		if cl, err := s.GetClient(bg, "older-binary"); err != nil || cl.PostLogoutRedirectURIs != nil {
+			t.Errorf("older-binary client: %v %+v", err, cl)
+		}
+		if !m.HasTable("oauth2_login_sessions") {
+			t.Error("Migrate over the previous schema did not create oauth2_login_sessions")
 		}
 	})
 }

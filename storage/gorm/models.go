@@ -13,13 +13,14 @@ import (
 )
 
 // Table names are fixed: an application that shares its database with the
-// store sees exactly these five tables.
+// store sees exactly these six tables.
 const (
 	tableClients         = "oauth2_clients"
 	tableGrants          = "oauth2_grants"
 	tableRefreshTokens   = "oauth2_refresh_tokens"
 	tableRevokedFamilies = "oauth2_revoked_families"
 	tableConsents        = "oauth2_consents"
+	tableLoginSessions   = "oauth2_login_sessions"
 )
 
 // ident is a key column (an id or a signature) that must compare byte for
@@ -119,8 +120,9 @@ func (t *optText) Scan(src any) error {
 // three databases keep); zero creation times are stored as NULL, as MySQL
 // refuses or mangles year 1 in some modes. Lists are JSON text. The text
 // columns added after the first release (id_token_signed_response_alg,
-// oidc) are NOT NULL DEFAULT '', so that Migrate can add them to tables
-// that hold rows: those rows read back as the empty string.
+// access_token_format, oidc, post_logout_redirect_uris) are nullable
+// (optText), so that Migrate can add them to tables that hold rows: those
+// rows read back as the empty string (an empty list).
 
 type clientRow struct {
 	ID                       ident    `gorm:"column:id;primaryKey;not null;size:128"`
@@ -135,6 +137,7 @@ type clientRow struct {
 	LegacyBasicSecret        bool     `gorm:"column:legacy_basic_secret;not null"`
 	IDTokenSignedResponseAlg optText  `gorm:"column:id_token_signed_response_alg;type:text"`
 	AccessTokenFormat        optText  `gorm:"column:access_token_format;type:text"`
+	PostLogoutRedirectURIs   optText  `gorm:"column:post_logout_redirect_uris;type:text"`
 	Created                  *timeCol `gorm:"column:created_at"`
 }
 
@@ -162,6 +165,7 @@ type grantRow struct {
 	CodeChallengeMethod string   `gorm:"column:code_challenge_method;type:text;not null"`
 	AdditionalInfo      string   `gorm:"column:additional_info;type:text;not null"`
 	OIDC                optText  `gorm:"column:oidc;type:text"`
+	Resource            optText  `gorm:"column:resource;type:text"`
 	Created             *timeCol `gorm:"column:created_at"`
 	ExpiresAt           timeCol  `gorm:"column:expires_at;not null;index:idx_oauth2_grants_expires_at;index:idx_oauth2_grants_keep_until,priority:2"`
 	KeepUntil           *timeCol `gorm:"column:keep_until;index:idx_oauth2_grants_keep_until,priority:1"`
@@ -181,6 +185,7 @@ type refreshRow struct {
 	Scope          string   `gorm:"column:scope;type:text;not null"`
 	AdditionalInfo string   `gorm:"column:additional_info;type:text;not null"`
 	OIDC           optText  `gorm:"column:oidc;type:text"`
+	Resource       optText  `gorm:"column:resource;type:text"`
 	Created        *timeCol `gorm:"column:created_at"`
 	ExpiresAt      timeCol  `gorm:"column:expires_at;not null;index:idx_oauth2_refresh_tokens_expires_at"`
 	RotatedAt      *timeCol `gorm:"column:rotated_at"`
@@ -291,6 +296,11 @@ func clientRowOf(c *core.Client) (*clientRow, error) {
 	if r.Scopes, err = encodeList(c.Scopes); err != nil {
 		return nil, err
 	}
+	post, err := encodeList(c.PostLogoutRedirectURIs)
+	if err != nil {
+		return nil, err
+	}
+	r.PostLogoutRedirectURIs = optText(post)
 	return r, nil
 }
 
@@ -317,6 +327,10 @@ func (r *clientRow) client() (*core.Client, error) {
 	if c.Scopes, err = decodeList(r.Scopes); err != nil {
 		return nil, fmt.Errorf("gormstore: client %q: scopes: %w", c.ID, err)
 	}
+	// "" (NULL: a row written before the column existed) is no list.
+	if c.PostLogoutRedirectURIs, err = decodeList(string(r.PostLogoutRedirectURIs)); err != nil {
+		return nil, fmt.Errorf("gormstore: client %q: post_logout_redirect_uris: %w", c.ID, err)
+	}
 	return c, nil
 }
 
@@ -332,6 +346,7 @@ func grantRowOf(g *core.Grant) *grantRow {
 		CodeChallengeMethod: g.CodeChallengeMethod,
 		AdditionalInfo:      g.AdditionalInfo,
 		OIDC:                optText(g.OIDC),
+		Resource:            optText(g.Resource),
 		Created:             nullTime(g.CreatedAt),
 		ExpiresAt:           col(g.ExpiresAt),
 		KeepUntil:           keepCol(g),
@@ -361,6 +376,7 @@ func (r *grantRow) grant() *core.Grant {
 		CodeChallengeMethod: r.CodeChallengeMethod,
 		AdditionalInfo:      r.AdditionalInfo,
 		OIDC:                string(r.OIDC),
+		Resource:            string(r.Resource),
 		CreatedAt:           fromNull(r.Created),
 		ExpiresAt:           r.ExpiresAt.time(),
 		KeepUntil:           fromNull(r.KeepUntil),
@@ -377,6 +393,7 @@ func refreshRowOf(t *core.RefreshToken) *refreshRow {
 		Scope:          t.Scope,
 		AdditionalInfo: t.AdditionalInfo,
 		OIDC:           optText(t.OIDC),
+		Resource:       optText(t.Resource),
 		Created:        nullTime(t.CreatedAt),
 		ExpiresAt:      col(t.ExpiresAt),
 		RotatedAt:      colPtr(t.RotatedAt),
@@ -392,6 +409,7 @@ func (r *refreshRow) token() *core.RefreshToken {
 		Scope:          r.Scope,
 		AdditionalInfo: r.AdditionalInfo,
 		OIDC:           string(r.OIDC),
+		Resource:       string(r.Resource),
 		CreatedAt:      fromNull(r.Created),
 		ExpiresAt:      r.ExpiresAt.time(),
 		RotatedAt:      fromPtr(r.RotatedAt),

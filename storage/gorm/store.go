@@ -72,9 +72,9 @@ func New(db *gorm.DB) *Store {
 	return s
 }
 
-// Migrate creates the five tables (oauth2_clients, oauth2_grants,
-// oauth2_refresh_tokens, oauth2_revoked_families, oauth2_consents) and
-// their indexes if they do not exist. It is idempotent: running it on an
+// Migrate creates the six tables (oauth2_clients, oauth2_grants,
+// oauth2_refresh_tokens, oauth2_revoked_families, oauth2_consents,
+// oauth2_login_sessions) and their indexes if they do not exist. It is idempotent: running it on an
 // up-to-date schema changes nothing. On MySQL the tables are created as
 // InnoDB with utf8mb4 text columns, whatever the server's defaults.
 func (s *Store) Migrate(ctx context.Context) error {
@@ -82,7 +82,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if db.Dialector.Name() == "mysql" {
 		db = db.Set("gorm:table_options", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
 	}
-	if err := db.AutoMigrate(&clientRow{}, &grantRow{}, &refreshRow{}, &revokedFamilyRow{}, &consentRow{}); err != nil {
+	if err := db.AutoMigrate(&clientRow{}, &grantRow{}, &refreshRow{}, &revokedFamilyRow{}, &consentRow{}, &loginSessionRow{}); err != nil {
 		return fmt.Errorf("gormstore: migrate: %w", err)
 	}
 	return nil
@@ -588,8 +588,9 @@ var purgeBatch = 500
 // Purge deletes what can no longer matter at now: codes past their expiry
 // and their Grant.KeepUntil, refresh tokens past their expiry (used and
 // rotated ones included; until then they are kept so that a replay is
-// recognised as one, and a user's families are found) and family
-// revocations past their keep_until. It returns how many rows it deleted.
+// recognised as one, and a user's families are found), family
+// revocations past their keep_until and login sessions past their expiry.
+// It returns how many rows it deleted, all tables together.
 // Run it periodically (every few minutes, from one instance or all:
 // concurrent purges are harmless). Rows are found through the expiry
 // indexes and deleted by primary key, a few hundred per statement.
@@ -612,6 +613,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (int64, error) {
 		{&grantRow{}, "code_sig", "keep_until <= @now"},
 		{&refreshRow{}, "sig", "expires_at <= @now"},
 		{&revokedFamilyRow{}, "family_id", "keep_until <= @now"},
+		{&loginSessionRow{}, "id", "expires_at <= @now"},
 	} {
 		for {
 			var (

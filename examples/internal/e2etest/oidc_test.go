@@ -162,4 +162,3 @@ func jwksKIDs(t *testing.T, s *Server) []string {
 	}
 	return out
 }
-
