@@ -30,6 +30,9 @@ type TokenInfo struct {
 	// ClientCredentials is set on tokens of the client_credentials grant:
 	// no user is involved, and UserID is empty.
 	ClientCredentials bool
+	// userinfoClaims are the claim names the claims request parameter
+	// asked userinfo for (space-separated).
+	userinfoClaims string
 }
 
 // Subject is whom the token is about: the user, or for a token without a
@@ -105,6 +108,9 @@ func (f sealedFormat) mint(t TokenInfo) (string, string, error) {
 	w.str(t.GrantID)
 	w.str(t.TokenID)
 	w.str(t.AdditionalInfo)
+	if t.userinfoClaims != "" {
+		w.str(t.userinfoClaims) // optional trailing field: older tokens end before it
+	}
 	tok, err := f.s.keys.seal(prefixAccess, w.b)
 	return tok, jti, err
 }
@@ -134,6 +140,9 @@ func (f sealedFormat) open(tok string) (TokenInfo, error) {
 	info.GrantID = r.str()
 	info.TokenID = r.str()
 	info.AdditionalInfo = r.str()
+	if !r.bad && r.off < len(r.s) {
+		info.userinfoClaims = r.str()
+	}
 	if r.bad || r.off != len(r.s) {
 		return info, errBadToken
 	}

@@ -38,6 +38,7 @@ type jwtClaims struct {
 	GID      string `json:"gid"`
 	Info     string `json:"info"`
 	CC       bool   `json:"cc"`
+	UIC      string `json:"uic"`
 }
 
 // recognizes: a compact JWS starts with the base64url of `{"`, and no
@@ -65,6 +66,7 @@ func (f jwtFormat) mint(t TokenInfo) (string, string, error) {
 	if t.ClientCredentials {
 		o.boolean("cc", true)
 	}
+	o.strIf("uic", t.userinfoClaims)
 	tok, err := f.s.signing.Load().signer(f.s.cfg.OIDC.AccessTokenAlg).Sign("at+jwt", o.bytes())
 	return tok, jti, err
 }
@@ -83,7 +85,7 @@ func (f jwtFormat) open(tok string) (TokenInfo, error) {
 	}
 	info := TokenInfo{
 		Issuer: c.Iss, Audience: c.Aud, UserID: c.Sub, ClientID: c.ClientID, Scope: c.Scope,
-		GrantID: c.GID, TokenID: c.Jti, AdditionalInfo: c.Info, ClientCredentials: c.CC,
+		GrantID: c.GID, TokenID: c.Jti, AdditionalInfo: c.Info, ClientCredentials: c.CC, userinfoClaims: c.UIC,
 		IssuedAt: time.Unix(c.Iat, 0), ExpiresAt: time.Unix(c.Exp, 0),
 	}
 	if c.CC {

@@ -200,6 +200,10 @@ func (s *Server) authorizeOIDC(f *params, p *pending) (string, string) {
 			return ErrInvalidRequest, "a parameter is too long"
 		}
 	}
+	var ok bool
+	if oc.ClaimsID, oc.ClaimsUI, ok = parseClaimsParam(f.get("claims")); !ok {
+		return ErrInvalidRequest, "claims is not a valid claims request"
+	}
 	if len(oc.IDTokenHint) > 8<<10 {
 		return ErrInvalidRequest, "id_token_hint is too long"
 	}

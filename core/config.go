@@ -212,6 +212,11 @@ type OIDC struct {
 	// configured without an RS256 key. ES256 and EdDSA sign some 30 times
 	// faster than RSA-2048.
 	AccessTokenAlg string
+	// RefreshPolicy decides whether a code grant gets a refresh token
+	// (beyond the client being allowed the refresh_token grant); nil
+	// issues one whenever the client may. OfflineAccessOnly is OpenID
+	// Connect Core §11's rule.
+	RefreshPolicy func(c *Client, scope string) bool
 	// SSO lets a browser with a live login session skip the login page
 	// (single sign-on across clients) unless the request asks for a new
 	// login (prompt=login, or max_age exceeded). Off by default: the

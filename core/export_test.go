@@ -10,3 +10,8 @@ var (
 	SafeDescription     = safeDescription
 	VerifyPKCE          = verifyPKCE
 )
+
+// VerifyIDTokenHint is the logout endpoint's id_token_hint check.
+func (s *Server) VerifyIDTokenHint(hint string) ([]string, string, error) {
+	return s.verifyIDTokenHint(hint)
+}

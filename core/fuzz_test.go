@@ -522,7 +522,7 @@ func validFuzzOIDC(s string) bool {
 		case "t", "ma":
 			var n int64
 			err = json.Unmarshal(v, &n)
-		case "amr":
+		case "amr", "ci", "cu":
 			var l []string
 			err = json.Unmarshal(v, &l)
 		case "n", "acr", "sid", "p", "lh", "ih", "ul", "cl", "av", "d":

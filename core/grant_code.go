@@ -69,7 +69,7 @@ func (s *Server) exchangeCode(ctx context.Context, c *Client, f *params) (*token
 			checkErr = e
 			return nil, e
 		}
-		if !c.AllowsGrant(GrantRefreshToken) {
+		if !c.AllowsGrant(GrantRefreshToken) || (s.cfg.OIDC.RefreshPolicy != nil && !s.cfg.OIDC.RefreshPolicy(c, g.Scope)) {
 			return nil, nil
 		}
 		tok, sig, err := s.keys.newOpaque(prefixRefresh)
@@ -126,7 +126,7 @@ func (s *Server) exchangeCode(ctx context.Context, c *Client, f *params) (*token
 	if e != nil {
 		return nil, e
 	}
-	at, e := s.issueAccess(c, g.UserID, g.Scope, g.ID, g.AdditionalInfo, aud, now)
+	at, e := s.issueAccess(c, g.UserID, g.Scope, g.ID, g.AdditionalInfo, aud, userinfoClaimsOf(g.OIDC), now)
 	if e != nil {
 		return nil, e
 	}
@@ -136,7 +136,7 @@ func (s *Server) exchangeCode(ctx context.Context, c *Client, f *params) (*token
 		if e != nil {
 			return nil, e
 		}
-		if res.idToken, e = s.mintIDToken(ctx, c, g.UserID, oc, at, now, true); e != nil {
+		if res.idToken, e = s.mintIDToken(ctx, c, g.UserID, g.Scope, oc, at, now, true); e != nil {
 			return nil, e
 		}
 	}

@@ -80,7 +80,7 @@ func (s *Server) refresh(ctx context.Context, c *Client, f *params) (*tokenResul
 		s.log.ErrorContext(ctx, "oauth2kit: rotating a refresh token failed", "err", err)
 		return nil, storageError(err)
 	}
-	at, e := s.issueAccess(c, old.UserID, res.scope, old.FamilyID, old.AdditionalInfo, aud, now)
+	at, e := s.issueAccess(c, old.UserID, res.scope, old.FamilyID, old.AdditionalInfo, aud, userinfoClaimsOf(old.OIDC), now)
 	if e != nil {
 		return nil, e
 	}
@@ -92,7 +92,7 @@ func (s *Server) refresh(ctx context.Context, c *Client, f *params) (*tokenResul
 		if e != nil {
 			return nil, e
 		}
-		if res.idToken, e = s.mintIDToken(ctx, c, old.UserID, oc, at, now, false); e != nil {
+		if res.idToken, e = s.mintIDToken(ctx, c, old.UserID, res.scope, oc, at, now, false); e != nil {
 			return nil, e
 		}
 	}

@@ -22,6 +22,10 @@ type oidcContext struct {
 	ACR      string   `json:"acr,omitempty"`
 	AMR      []string `json:"amr,omitempty"`
 	SID      string   `json:"sid,omitempty"`
+	// Claim names the claims request parameter asked for, for the
+	// id_token and for userinfo.
+	ClaimsID []string `json:"ci,omitempty"`
+	ClaimsUI []string `json:"cu,omitempty"`
 
 	// Authorization request parameters handed to the app's pages; never
 	// stored with a grant.
@@ -37,7 +41,7 @@ type oidcContext struct {
 
 // forGrant keeps what the tokens need.
 func (oc *oidcContext) forGrant() oidcContext {
-	return oidcContext{Nonce: oc.Nonce, AuthTime: oc.AuthTime, ACR: oc.ACR, AMR: oc.AMR, SID: oc.SID}
+	return oidcContext{Nonce: oc.Nonce, AuthTime: oc.AuthTime, ACR: oc.ACR, AMR: oc.AMR, SID: oc.SID, ClaimsID: oc.ClaimsID, ClaimsUI: oc.ClaimsUI}
 }
 
 func (oc *oidcContext) encode() string {
@@ -81,7 +85,7 @@ func (s *Server) grantOIDC(ctx context.Context, stored string) (*oidcContext, *o
 // Core §2, §3.1.3.6): for the client c and its access token (at_hash).
 // withNonce is false on refresh (§12.2: the nonce belongs to the
 // authentication request, not to later tokens).
-func (s *Server) mintIDToken(ctx context.Context, c *Client, userID string, oc *oidcContext, access string, now time.Time, withNonce bool) (string, *oauthError) {
+func (s *Server) mintIDToken(ctx context.Context, c *Client, userID, scope string, oc *oidcContext, access string, now time.Time, withNonce bool) (string, *oauthError) {
 	sg := s.signing.Load().signer(c.IDTokenSignedResponseAlg)
 	if sg == nil {
 		s.log.ErrorContext(ctx, "oauth2kit: no signing key for the client's id_token_signed_response_alg", "client_id", c.ID, "alg", c.IDTokenSignedResponseAlg)
@@ -111,6 +115,19 @@ func (s *Server) mintIDToken(ctx context.Context, c *Client, userID string, oc *
 		o.strList("amr", oc.AMR)
 	}
 	o.strIf("sid", oc.SID)
+	extra, err := s.idTokenClaims(ctx, userID, scope, oc.ClaimsID)
+	if err != nil {
+		s.log.ErrorContext(ctx, "oauth2kit: the claims source failed", "err", err)
+		return "", oerr(500, ErrServerError, "the server could not complete the request")
+	}
+	for name, v := range extra {
+		b, err := json.Marshal(v)
+		if err != nil {
+			continue // not JSON: left out rather than failing the login
+		}
+		o.key(name)
+		o.b = append(o.b, b...)
+	}
 	tok, err := sg.Sign("JWT", o.bytes())
 	if err != nil {
 		s.log.ErrorContext(ctx, "oauth2kit: signing an id_token failed", "err", err, "kid", slog.StringValue(sg.KID()))

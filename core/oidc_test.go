@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -151,4 +152,43 @@ func FuzzJWTAccessToken(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzIDTokenHint: the logout endpoint's id_token_hint check never panics
+// and accepts nothing but id_tokens this server signed.
+func FuzzIDTokenHint(f *testing.F) {
+	keys := oidcKeys(f)
+	s, err := core.New(oidcConfig(f, keys), memstore.New(), noAuth{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add("eyJhbGciOiJFUzI1NiIsImtpZCI6ImVkLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJodHRwczovL2FzLmV4YW1wbGUuY29tIiwic3ViIjoiYWxpY2UiLCJhdWQiOiJjb25mIn0.AAAA")
+	f.Add("eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2FzLmV4YW1wbGUuY29tIiwic3ViIjoiYSIsImF1ZCI6ImMifQ.")
+	f.Add("..")
+	f.Fuzz(func(t *testing.T, hint string) {
+		aud, sub, err := s.VerifyIDTokenHint(hint)
+		if err == nil {
+			// Nobody but the keys' holder can sign: the fuzzer never should.
+			t.Fatalf("accepted a hint the server never signed: %q (aud %v sub %q)", hint, aud, sub)
+		}
+	})
+}
+
+// OpenID Connect Core §11 with OfflineAccessOnly: an openid grant gets a
+// refresh token only with offline_access; a plain OAuth grant as before.
+func TestRefreshPolicyOfflineAccess(t *testing.T) {
+	e := newEnv(t, false, func(c *core.Config) {
+		c.Scopes = append(c.Scopes, core.ScopeOpenID, "offline_access")
+		c.OIDC = core.OIDC{SigningKeys: oidcKeys(t), RefreshPolicy: core.OfflineAccessOnly}
+	})
+	for scope, wantRefresh := range map[string]bool{"openid read": false, "openid offline_access read": true, "read": true} {
+		w := e.post("/oauth2/token", url.Values{"grant_type": {"authorization_code"}, "code": {e.code(scope)}, "redirect_uri": {confCB}, "code_verifier": {verifier}}, basic("conf", e.secret))
+		m := w.json(t)
+		if _, got := m["refresh_token"]; w.status != 200 || got != wantRefresh {
+			t.Errorf("%q: %d, refresh token %v, want %v (%s)", scope, w.status, got, wantRefresh, w.body)
+		}
+		if _, got := m["id_token"]; got != strings.Contains(scope, "openid") {
+			t.Errorf("%q: id_token %v", scope, got)
+		}
+	}
 }

@@ -64,8 +64,8 @@ func (s *Server) token(w Responder, r Request) {
 type tokenResult struct{ access, refresh, scope, idToken string }
 
 // issueAccess mints the access token of a family.
-func (s *Server) issueAccess(c *Client, userID, scope, familyID, info, aud string, now time.Time) (string, *oauthError) {
-	return s.mintFor(c, TokenInfo{UserID: userID, Scope: scope, GrantID: familyID, AdditionalInfo: info, Audience: aud}, now)
+func (s *Server) issueAccess(c *Client, userID, scope, familyID, info, aud, claims string, now time.Time) (string, *oauthError) {
+	return s.mintFor(c, TokenInfo{UserID: userID, Scope: scope, GrantID: familyID, AdditionalInfo: info, Audience: aud, userinfoClaims: claims}, now)
 }
 
 // mintFor fills in what every access token carries and seals t.

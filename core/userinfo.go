@@ -64,7 +64,7 @@ func (s *Server) userInfo(w Responder, r Request) {
 		s.resourceError(403, ErrInsufficientScope, ScopeOpenID, false, nil).Write(w)
 		return
 	}
-	body, err := s.userClaims(r.Context(), info.UserID, info.Scope, nil)
+	body, err := s.userClaims(r.Context(), info.UserID, info.Scope, splitClaims(info.userinfoClaims))
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "oauth2kit: the claims source failed", "err", err)
 		sendError(w, oerr(500, ErrServerError, "the server could not complete the request"), false)

@@ -135,6 +135,19 @@ func conformanceTests() []test {
 				}
 			}
 		}},
+		{"oidcc-claims-essential", func(t *testing.T, e *env) {
+			claims := `{"userinfo":{"email":{"essential":true}},"id_token":{"name":null,"email_verified":{"essential":true},"sub":{"value":"forged"}}}`
+			c, _ := e.idTokenFor(with(openid("s"), "claims", claims))
+			if c["name"] != "Alice Liddell" || c["email_verified"] != true || c["sub"] != userName || c["email"] != nil {
+				t.Errorf("id_token claims %v: want name and email_verified as requested, the server's sub, no email", c)
+			}
+			code := e.location(e.loginAndApprove(with(openid("s"), "claims", claims))).Query().Get("code")
+			tk := e.wantTokens(e.tokenRequest(confID, authBasic, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier}, "redirect_uri": {confRedirect}}), true)
+			if m := decodeJSON(t, e.get(e.api, "/oauth2/userinfo", bearer(tk.access))); m["email"] != "alice@example.test" || m["name"] != nil {
+				t.Errorf("userinfo %v: want email as requested (no email scope), no name", m)
+			}
+			e.wantRedirectError(e.authorize(e.browser, with(openid("s2"), "claims", "{not json").Encode()), confRedirect, "invalid_request", "s2")
+		}},
 		{"oidcc-form-post-basic", func(t *testing.T, e *env) {
 			page := e.authorize(e.browser, with(openid("s"), "response_mode", "form_post").Encode())
 			r := e.submitLogin(e.browser, page, userName, userPassword)

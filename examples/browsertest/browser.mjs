@@ -40,11 +40,11 @@ function pkce() {
   return { verifier, challenge: b64url(createHash('sha256').update(verifier).digest()) };
 }
 
-function authorizeURL(scope, state, challenge) {
+function authorizeURL(scope, state, challenge, extra = {}) {
   const u = new URL('/oauth2/authorize', base);
   u.search = new URLSearchParams({
     response_type: 'code', client_id: clientId, redirect_uri: redirectUri, scope, state,
-    code_challenge: challenge, code_challenge_method: 'S256',
+    code_challenge: challenge, code_challenge_method: 'S256', ...extra,
   }).toString();
   return u.toString();
 }
@@ -72,15 +72,16 @@ async function newSession(browser) {
   });
   const page = await context.newPage();
   page.setDefaultTimeout(15000);
-  const callback = async () => {
+  // callback(n) waits for the n-th request to the redirect origin.
+  const callback = async (n = 0) => {
     const deadline = Date.now() + 15000;
-    while (seen.length === 0) {
+    while (seen.length <= n) {
       check(Date.now() < deadline, `the browser was not sent to ${redirect.origin} within 15s (page now at ${page.url()})`);
       await new Promise((r) => { wake = r; setTimeout(r, 200); });
     }
-    return new URL(seen[0]);
+    return new URL(seen[n]);
   };
-  return { context, page, callback };
+  return { context, page, callback, seen };
 }
 
 // submitAndWait clicks the selector and returns the response to the form
@@ -192,6 +193,61 @@ async function main() {
       check(!q.get('code'), 'deny: a code in the redirect');
       await context.close();
       console.log('ok: deny');
+    }
+    // Run 3: OpenID Connect in one browser — a login, then prompt=none
+    // (no page: the login session answers), prompt=login and max_age=0
+    // (the login page again), logout (a confirmation page, then the
+    // post-logout redirect with state), and prompt=none after it
+    // (login_required). The codes go back to the caller, which checks
+    // their id_tokens' auth_time.
+    {
+      const { context, page, callback, seen } = await newSession(browser);
+      const { verifier, challenge } = pkce();
+      const scope = 'openid read';
+      const codes = {};
+      // at(n): the n-th request to the client, once the page has landed
+      // there (so the next navigation does not interrupt it).
+      const at = async (n) => {
+        const u = await callback(n);
+        await page.waitForURL((x) => x.origin === redirect.origin);
+        return u;
+      };
+      await loginPage(page, authorizeURL(scope, 'o1', challenge, { nonce: 'n1' }));
+      let response = await signIn(page, USER, PASSWORD);
+      if (response.status() === 200) await page.click('button[name="decision"][value="approve"]');
+      codes.first = checkCallback(await at(0), 'o1', 'openid login').get('code');
+      check(codes.first, 'openid login: no code');
+
+      await page.goto(authorizeURL(scope, 'o2', challenge, { prompt: 'none' })).catch(() => {});
+      const silent = checkCallback(await at(1), 'o2', 'prompt=none with a session');
+      check(silent.get('code') && !silent.get('error'), `prompt=none with a session: ${silent}`);
+      codes.none = silent.get('code');
+
+      await new Promise((r) => setTimeout(r, 1100)); // a later auth_time, in whole seconds
+      for (const [name, extra, n] of [['login', { prompt: 'login' }, 2], ['max_age', { max_age: '0' }, 3]]) {
+        await loginPage(page, authorizeURL(scope, `o-${name}`, challenge, extra));
+        response = await signIn(page, USER, PASSWORD);
+        const q = checkCallback(await at(n), `o-${name}`, name);
+        check(q.get('code'), `${name}: no code`);
+        codes[name] = q.get('code');
+      }
+
+      const logout = new URL('/oauth2/logout', base);
+      logout.search = new URLSearchParams({ client_id: clientId, post_logout_redirect_uri: redirect.origin + '/logged-out', state: 'bye' }).toString();
+      response = await page.goto(logout.toString());
+      check(response && response.status() === 200, `logout without id_token_hint: HTTP ${response && response.status()}, want a confirmation page`);
+      checkHeaders('logout confirmation page', response);
+      await page.click('form button');
+      const out = await at(4);
+      check(out.pathname === '/logged-out' && out.searchParams.get('state') === 'bye', `after logout: sent to ${out}`);
+
+      await page.goto(authorizeURL(scope, 'o3', challenge, { prompt: 'none' })).catch(() => {});
+      const after = checkCallback(await at(5), 'o3', 'prompt=none after logout');
+      check(after.get('error') === 'login_required', `prompt=none after logout: ${after}`);
+      check(seen.length === 6, `${seen.length} requests reached the client, want 6`);
+      await context.close();
+      console.log('ok: openid login, prompt=none, prompt=login, max_age=0, logout, prompt=none after logout');
+      result.oidc = { code_verifier: verifier, codes };
     }
     console.log('RESULT ' + JSON.stringify(result));
   } finally {

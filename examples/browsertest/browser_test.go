@@ -2,6 +2,7 @@ package browsertest
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -48,6 +49,10 @@ func TestLoginAndConsentInChromium(t *testing.T) {
 		Code         string `json:"code"`
 		CodeVerifier string `json:"code_verifier"`
 		Scope        string `json:"scope"`
+		OIDC         struct {
+			CodeVerifier string            `json:"code_verifier"`
+			Codes        map[string]string `json:"codes"`
+		} `json:"oidc"`
 	}
 	var report []string
 	for line := range strings.Lines(string(out)) {
@@ -99,6 +104,33 @@ func TestLoginAndConsentInChromium(t *testing.T) {
 	}
 	if me["sub"] != "demo" || me["client_id"] != s.ClientID {
 		t.Errorf("/api/me: %v, want sub demo and client_id %s", me, s.ClientID)
+	}
+
+	// The OpenID Connect run: the silent login keeps the first login's
+	// auth_time; prompt=login and max_age=0 made a fresh one.
+	authTime := map[string]int64{}
+	for name, code := range result.OIDC.Codes {
+		tok, err := conf.Exchange(context.WithValue(ctx, oauth2.HTTPClient, plain), code, oauth2.VerifierOption(result.OIDC.CodeVerifier))
+		if err != nil {
+			t.Fatalf("redeeming the %s code: %v", name, err)
+		}
+		raw, _ := tok.Extra("id_token").(string)
+		parts := strings.Split(raw, ".")
+		if len(parts) != 3 {
+			t.Fatalf("%s: no id_token", name)
+		}
+		b, _ := base64.RawURLEncoding.DecodeString(parts[1])
+		var c struct {
+			AuthTime int64  `json:"auth_time"`
+			Sub      string `json:"sub"`
+		}
+		if err := json.Unmarshal(b, &c); err != nil || c.Sub != "demo" {
+			t.Fatalf("%s id_token claims %s: %v", name, b, err)
+		}
+		authTime[name] = c.AuthTime
+	}
+	if len(authTime) != 4 || authTime["none"] != authTime["first"] || authTime["login"] <= authTime["first"] || authTime["max_age"] < authTime["login"] {
+		t.Errorf("auth_time per step %v: want none = first < login <= max_age", authTime)
 	}
 }
 

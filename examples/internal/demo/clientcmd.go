@@ -39,8 +39,9 @@ func clientCommand(args []string, stdout, stderr io.Writer) int {
 	scope := fs.String("scope", "", "space-separated scopes the client may ask for (add)")
 	atFormat := fs.String("access-token-format", "", "access token format: jwt for RFC 9068 JWTs (add; default: the server's opaque tokens)")
 	idAlg := fs.String("id-token-alg", "", "id_token signing algorithm: RS256, ES256, PS256 or EdDSA (add; default RS256)")
-	var redirects multi
+	var redirects, postLogout multi
 	fs.Var(&redirects, "redirect-uri", "redirect URI, repeatable (add)")
+	fs.Var(&postLogout, "post-logout-redirect-uri", "where RP-initiated logout may return to, repeatable (add)")
 	positional, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		return 2
@@ -74,7 +75,7 @@ func clientCommand(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "add":
 		spec := core.ClientSpec{Name: *name, RedirectURIs: redirects, Public: *public,
-			AccessTokenFormat: *atFormat, IDTokenSignedResponseAlg: *idAlg}
+			AccessTokenFormat: *atFormat, IDTokenSignedResponseAlg: *idAlg, PostLogoutRedirectURIs: postLogout}
 		if *scope != "" {
 			spec.Scopes = strings.Fields(*scope)
 		}

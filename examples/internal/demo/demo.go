@@ -36,6 +36,10 @@ const (
 // port works (RFC 8252 §7.3).
 var DemoRedirectURIs = []string{"http://127.0.0.1:9000/callback", "http://[::1]:9000/callback"}
 
+// DemoPostLogoutRedirectURIs are where RP-initiated logout may send the
+// browser back to for the demo client.
+var DemoPostLogoutRedirectURIs = []string{"http://127.0.0.1:9000/logged-out"}
+
 // App is a configured demo server, handed to the example's mount function.
 type App struct {
 	Server *core.Server
@@ -258,9 +262,9 @@ func ServeUntil(ctx context.Context, r Runner, ln net.Listener, grace time.Durat
 // line with the key file.
 func ensureDemoClient(ctx context.Context, st *gormstore.Store, secret string) error {
 	c, err := st.GetClient(ctx, DemoClientID)
-	if err == nil && !slices.Equal(c.Scopes, demoScopes) {
-		// Registered by an older demo: give it the scopes of this one.
-		c.Scopes = demoScopes
+	if err == nil && (!slices.Equal(c.Scopes, demoScopes) || !slices.Equal(c.PostLogoutRedirectURIs, DemoPostLogoutRedirectURIs)) {
+		// Registered by an older demo: give it what this one registers.
+		c.Scopes, c.PostLogoutRedirectURIs = demoScopes, DemoPostLogoutRedirectURIs
 		if err := st.SaveClient(ctx, c); err != nil {
 			return err
 		}
@@ -285,6 +289,8 @@ func ensureDemoClient(ctx context.Context, st *gormstore.Store, secret string) e
 		GrantTypes:   []string{core.GrantAuthorizationCode, core.GrantRefreshToken, core.GrantClientCredentials},
 		Scopes:       demoScopes,
 		Secret:       secret,
+
+		PostLogoutRedirectURIs: DemoPostLogoutRedirectURIs,
 	})
 	if err != nil {
 		return err
