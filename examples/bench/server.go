@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"log/slog"
 	"net"
@@ -52,13 +56,18 @@ func newServer(o *options, issuer string, st core.Storage, log *slog.Logger) (*c
 	if _, err := rand.Read(signKey); err != nil {
 		return nil, err
 	}
+	keys, err := benchSigningKeys()
+	if err != nil {
+		return nil, err
+	}
 	auth := &approveAll{}
 	srv, err := core.New(core.Config{
 		Issuer: issuer,
 		Keys:   core.Keys{CryptKey: cryptKey, SignKey: signKey},
 
-		Scopes:       []string{Scope},
+		Scopes:       []string{Scope, core.ScopeOpenID},
 		DefaultScope: Scope,
+		OIDC:         core.OIDC{SigningKeys: keys},
 		Lifetimes:    core.Lifetimes{AccessToken: o.accessTTL, RefreshToken: o.refreshTTL, Code: o.codeTTL},
 
 		Caches: core.Caches{Client: o.clientCache},
@@ -83,7 +92,50 @@ func registerClient(ctx context.Context, st clientSaver) error {
 	if err != nil {
 		return err
 	}
-	return st.SaveClient(ctx, c)
+	if err := st.SaveClient(ctx, c); err != nil {
+		return err
+	}
+	// One OpenID Connect client per id_token algorithm, with the same
+	// secret and redirect URI: loadgen -scenario code -scope "openid read"
+	// -client-id bench-oidc-eddsa measures the openid code flow.
+	for id, alg := range OIDCClients {
+		c, _, err := core.NewClient(core.ClientSpec{
+			ID: id, Name: "Bench OIDC Client", RedirectURIs: []string{RedirectURI},
+			GrantTypes: []string{core.GrantAuthorizationCode, core.GrantRefreshToken},
+			Scopes:     []string{Scope, core.ScopeOpenID}, Secret: ClientSecret, IDTokenSignedResponseAlg: alg,
+		})
+		if err != nil {
+			return err
+		}
+		if err := st.SaveClient(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// OIDCClients are the OpenID Connect bench clients and their id_token
+// algorithms.
+var OIDCClients = map[string]string{
+	"bench-oidc-rs256": core.AlgRS256, "bench-oidc-es256": core.AlgES256, "bench-oidc-eddsa": core.AlgEdDSA,
+}
+
+// benchSigningKeys makes one signing key per algorithm (RSA-2048, P-256,
+// Ed25519), new at every start.
+func benchSigningKeys() ([]core.SigningKey, error) {
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	_, dk, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	return []core.SigningKey{{Alg: core.AlgRS256, Signer: rk}, {Alg: core.AlgES256, Signer: ek}, {Alg: core.AlgEdDSA, Signer: dk}}, nil
 }
 
 type clientSaver interface {
