@@ -131,14 +131,8 @@ func (s *Server) exchangeCode(ctx context.Context, c *Client, f *params) (*token
 		return nil, e
 	}
 	res.access, res.scope = at, g.Scope
-	if s.wantsIDToken(g.Scope) {
-		oc, e := s.grantOIDC(ctx, g.OIDC)
-		if e != nil {
-			return nil, e
-		}
-		if res.idToken, e = s.mintIDToken(ctx, c, g.UserID, g.Scope, oc, at, now, true); e != nil {
-			return nil, e
-		}
+	if res.idToken, e = s.grantIDToken(ctx, c, g.UserID, g.Scope, g.OIDC, at, now, true); e != nil {
+		return nil, e
 	}
 	return &res, nil
 }

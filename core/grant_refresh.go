@@ -87,14 +87,8 @@ func (s *Server) refresh(ctx context.Context, c *Client, f *params) (*tokenResul
 	res.access = at
 	// A new id_token for the same authentication (OpenID Connect Core
 	// §12.2): same sub and auth_time, when the refreshed scope keeps openid.
-	if s.wantsIDToken(res.scope) {
-		oc, e := s.grantOIDC(ctx, old.OIDC)
-		if e != nil {
-			return nil, e
-		}
-		if res.idToken, e = s.mintIDToken(ctx, c, old.UserID, res.scope, oc, at, now, false); e != nil {
-			return nil, e
-		}
+	if res.idToken, e = s.grantIDToken(ctx, c, old.UserID, res.scope, old.OIDC, at, now, false); e != nil {
+		return nil, e
 	}
 	return &res, nil
 }

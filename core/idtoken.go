@@ -81,6 +81,19 @@ func (s *Server) grantOIDC(ctx context.Context, stored string) (*oidcContext, *o
 	return oc, nil
 }
 
+// grantIDToken is the id_token of a grant or refresh token of scope, ""
+// when the scope has no openid (or OIDC is off); stored is its OIDC context.
+func (s *Server) grantIDToken(ctx context.Context, c *Client, userID, scope, stored, access string, now time.Time, withNonce bool) (string, *oauthError) {
+	if !s.wantsIDToken(scope) {
+		return "", nil
+	}
+	oc, e := s.grantOIDC(ctx, stored)
+	if e != nil {
+		return "", e
+	}
+	return s.mintIDToken(ctx, c, userID, scope, oc, access, now, withNonce)
+}
+
 // mintIDToken signs the id_token of an authentication (OpenID Connect
 // Core §2, §3.1.3.6): for the client c and its access token (at_hash).
 // withNonce is false on refresh (§12.2: the nonce belongs to the

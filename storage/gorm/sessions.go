@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/oauth2kit/oauth2kit/core"
 )
@@ -83,31 +82,7 @@ func (s *Store) CreateLoginSession(ctx context.Context, ls *core.LoginSession) e
 	if err != nil {
 		return err
 	}
-	if s.mysql {
-		return s.tx(ctx, nil, func(tx *gorm.DB) error {
-			res := tx.Clauses(clause.OnConflict{DoUpdates: []clause.Assignment{{
-				Column: clause.Column{Name: "acr"},
-				Value:  gorm.Expr("CONCAT(acr, '+')"),
-			}}}).Create(row)
-			if res.Error != nil {
-				return res.Error
-			}
-			if res.RowsAffected != 1 {
-				return core.ErrExists // rolls the update back
-			}
-			return nil
-		})
-	}
-	return s.writeOne(ctx, func(db *gorm.DB) error {
-		res := db.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, DoNothing: true}).Create(row)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return core.ErrExists
-		}
-		return nil
-	})
+	return s.insertNew(ctx, row, "id", "acr")
 }
 
 // GetLoginSession implements core.LoginSessionStore: the session, or

@@ -274,12 +274,19 @@ func (s *Store) SetClientSecretHash(ctx context.Context, id, hash string) error 
 // for certain (2 rows affected with either flag), and the transaction is
 // rolled back: nothing is stored.
 func (s *Store) CreateGrant(ctx context.Context, g *core.Grant) error {
-	row := grantRowOf(g)
+	return s.insertNew(ctx, grantRowOf(g), "code_sig", "grant_id")
+}
+
+// insertNew inserts row unless a row with the same key column exists,
+// then returning core.ErrExists (as CreateGrant says). touch is a text
+// column MySQL's duplicate update appends to, which must have room for one
+// more byte.
+func (s *Store) insertNew(ctx context.Context, row any, key, touch string) error {
 	if s.mysql {
 		return s.tx(ctx, nil, func(tx *gorm.DB) error {
 			res := tx.Clauses(clause.OnConflict{DoUpdates: []clause.Assignment{{
-				Column: clause.Column{Name: "grant_id"},
-				Value:  gorm.Expr("CONCAT(grant_id, '+')"),
+				Column: clause.Column{Name: touch},
+				Value:  gorm.Expr("CONCAT(" + touch + ", '+')"),
 			}}}).Create(row)
 			if res.Error != nil {
 				return res.Error
@@ -291,7 +298,7 @@ func (s *Store) CreateGrant(ctx context.Context, g *core.Grant) error {
 		})
 	}
 	return s.writeOne(ctx, func(db *gorm.DB) error {
-		res := db.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "code_sig"}}, DoNothing: true}).Create(row)
+		res := db.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: key}}, DoNothing: true}).Create(row)
 		if res.Error != nil {
 			return res.Error
 		}
