@@ -243,3 +243,30 @@ func TestSweepKeepsUntilKeepUntil(t *testing.T) {
 	s.Sweep()
 	wantLen(t, s, 0, 0, 1)
 }
+
+// The sweep drops expired login sessions (seen by asking for one at a time
+// before its expiry: a kept record would still answer) and keeps live ones.
+func TestSweepDropsExpiredLoginSessions(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	clock := now.Add(-time.Minute) // the store's own clock, before the expiry
+	s := memstore.New()
+	s.SetClock(func() time.Time { return clock })
+	ctx := context.Background()
+	for id, exp := range map[string]time.Time{"old": now.Add(-time.Second), "live": now.Add(time.Hour)} {
+		if err := s.CreateLoginSession(ctx, &core.LoginSession{ID: id, SID: "s-" + id, UserID: "u", CreatedAt: now.Add(-time.Hour), ExpiresAt: exp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	earlier := now.Add(-time.Minute)
+	if _, err := s.GetLoginSession(ctx, "old", earlier); err != nil {
+		t.Fatalf("before the sweep: %v", err)
+	}
+	clock = now
+	s.Sweep()
+	if _, err := s.GetLoginSession(ctx, "old", earlier); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("an expired session survived the sweep: %v", err)
+	}
+	if _, err := s.GetLoginSession(ctx, "live", now); err != nil {
+		t.Errorf("the sweep dropped a live session: %v", err)
+	}
+}
