@@ -192,3 +192,31 @@ func TestRefreshPolicyOfflineAccess(t *testing.T) {
 		}
 	}
 }
+
+// An issuer without a path has no path-inserted metadata URLs; one with a
+// path has both documents', and nothing else is served as them.
+func TestWellKnownPaths(t *testing.T) {
+	s, err := core.New(oidcConfig(t, oidcKeys(t)), memstore.New(), noAuth{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := s.WellKnownPaths(); len(p) != 0 {
+		t.Errorf("issuer without a path: %q", p)
+	}
+	cfg := oidcConfig(t, oidcKeys(t))
+	cfg.Issuer = "https://as.example.com/tenant/a"
+	if s, err = core.New(cfg, memstore.New(), noAuth{}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/.well-known/oauth-authorization-server/tenant/a", "/.well-known/openid-configuration/tenant/a"}
+	if got := s.WellKnownPaths(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("WellKnownPaths = %q, want %q", got, want)
+	}
+	w := newResp()
+	if s.ServeWellKnown(w, &fakeReq{method: "GET", path: "/.well-known/oauth-authorization-server/tenant/b"}) {
+		t.Error("another issuer's path was served")
+	}
+	if !s.ServeWellKnown(w, &fakeReq{method: "GET", path: want[1]}) || w.status != 200 || !strings.Contains(string(w.body), `"issuer":"https://as.example.com/tenant/a"`) {
+		t.Errorf("ServeWellKnown: %d %s", w.status, w.body)
+	}
+}

@@ -152,3 +152,19 @@ func Middleware(s *core.Server, scopes ...string) echo.MiddlewareFunc {
 		}
 	}
 }
+
+// MountWellKnown registers on r (the echo instance: these paths are at the
+// host's root) the metadata paths RFC 8414 §3.1 gives an issuer with a
+// path (core.Server.WellKnownPaths). For an issuer without a path it
+// registers nothing.
+func MountWellKnown(r Router, s *core.Server) {
+	for _, p := range s.WellKnownPaths() {
+		r.Any(p, func(c echo.Context) error {
+			x := &exchange{c: c, path: p}
+			if !s.ServeWellKnown(x, x) {
+				return echo.ErrNotFound
+			}
+			return nil
+		})
+	}
+}

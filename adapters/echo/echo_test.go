@@ -390,3 +390,18 @@ func mustCIDR(t *testing.T, s string) *net.IPNet {
 	}
 	return n
 }
+
+// TestMountWellKnown: the RFC 8414 §3.1 URLs of an issuer with a path, on
+// the echo instance.
+func TestMountWellKnown(t *testing.T) {
+	adaptertest.RunWellKnown(t, func(t *testing.T, newServer func(baseURL string) *core.Server) string {
+		ts := httptest.NewUnstartedServer(nil)
+		s := newServer("http://" + ts.Listener.Addr().String())
+		e := echo.New()
+		echoadapter.MountWellKnown(e, s)
+		ts.Config.Handler = e
+		ts.Start()
+		t.Cleanup(ts.Close)
+		return ts.URL
+	})
+}

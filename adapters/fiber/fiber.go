@@ -160,3 +160,18 @@ func Middleware(s *core.Server, scopes ...string) fiber.Handler {
 		return c.Next()
 	}
 }
+
+// MountWellKnown registers on r (the app: these paths are at the host's
+// root) the metadata paths RFC 8414 §3.1 gives an issuer with a path
+// (core.Server.WellKnownPaths). For an issuer without a path it registers
+// nothing.
+func MountWellKnown(r fiber.Router, s *core.Server) {
+	for _, p := range s.WellKnownPaths() {
+		r.All(p, func(c *fiber.Ctx) error {
+			if s.ServeWellKnown(responder{c}, request{c: c, path: p}) {
+				return nil
+			}
+			return c.Next()
+		})
+	}
+}

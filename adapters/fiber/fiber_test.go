@@ -538,3 +538,16 @@ func TestBufferReuse(t *testing.T) {
 		}
 	}
 }
+
+// TestMountWellKnown: the RFC 8414 §3.1 URLs of an issuer with a path, on
+// the app.
+func TestMountWellKnown(t *testing.T) {
+	adaptertest.RunWellKnown(t, func(t *testing.T, newServer func(baseURL string) *core.Server) string {
+		ln, base := listen(t)
+		s := newServer(base)
+		app := fiber.New(fiber.Config{DisableStartupMessage: true})
+		fiberadapter.MountWellKnown(app, s)
+		serve(t, app, ln)
+		return base
+	})
+}

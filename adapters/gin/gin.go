@@ -144,3 +144,17 @@ func Middleware(s *core.Server, scopes ...string) gin.HandlerFunc {
 		c.Next()
 	}
 }
+
+// MountWellKnown registers on r (the engine: these paths are at the
+// host's root) the metadata paths RFC 8414 §3.1 gives an issuer with a
+// path (core.Server.WellKnownPaths). For an issuer without a path it
+// registers nothing.
+func MountWellKnown(r gin.IRouter, s *core.Server) {
+	for _, p := range s.WellKnownPaths() {
+		r.Any(p, func(c *gin.Context) {
+			if !s.ServeWellKnown(responder{c}, request{c}) {
+				c.AbortWithStatus(http.StatusNotFound)
+			}
+		})
+	}
+}

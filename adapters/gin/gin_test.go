@@ -426,3 +426,18 @@ func TestRequestResponder(t *testing.T) {
 }
 
 type fakeRequest struct{ core.Request }
+
+// TestMountWellKnown: the RFC 8414 §3.1 URLs of an issuer with a path, on
+// the engine.
+func TestMountWellKnown(t *testing.T) {
+	adaptertest.RunWellKnown(t, func(t *testing.T, newServer func(baseURL string) *core.Server) string {
+		ts := httptest.NewUnstartedServer(nil)
+		s := newServer("http://" + ts.Listener.Addr().String())
+		r := gin.New()
+		ginadapter.MountWellKnown(r, s)
+		ts.Config.Handler = r
+		ts.Start()
+		t.Cleanup(ts.Close)
+		return ts.URL
+	})
+}

@@ -197,3 +197,17 @@ func Middleware(s *core.Server, scopes ...string) func(http.Handler) http.Handle
 		})
 	}
 }
+
+// MountWellKnown registers on mux (the host's root mux) the metadata paths
+// RFC 8414 §3.1 gives an issuer with a path (core.Server.WellKnownPaths:
+// /.well-known/oauth-authorization-server/auth for https://host/auth).
+// For an issuer without a path it registers nothing.
+func MountWellKnown(mux *http.ServeMux, s *core.Server) {
+	for _, p := range s.WellKnownPaths() {
+		mux.Handle(p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !s.ServeWellKnown(responder{w}, wrap(r, nil)) {
+				http.NotFound(w, r)
+			}
+		}))
+	}
+}

@@ -140,3 +140,18 @@ func TestRequestWithoutOptionsAllocatesNothing(t *testing.T) {
 	}
 	_ = sink
 }
+
+// TestMountWellKnown: the RFC 8414 §3.1 URLs of an issuer with a path, on
+// the root mux.
+func TestMountWellKnown(t *testing.T) {
+	adaptertest.RunWellKnown(t, func(t *testing.T, newServer func(baseURL string) *core.Server) string {
+		ts := httptest.NewUnstartedServer(nil)
+		s := newServer("http://" + ts.Listener.Addr().String())
+		mux := http.NewServeMux()
+		nethttp.MountWellKnown(mux, s)
+		ts.Config.Handler = mux
+		ts.Start()
+		t.Cleanup(ts.Close)
+		return ts.URL
+	})
+}

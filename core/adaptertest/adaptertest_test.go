@@ -174,3 +174,14 @@ func TestFlowStopsAtTheFirstWrongAnswer(t *testing.T) {
 		})
 	}
 }
+
+func TestWellKnownAgainstPlainBinding(t *testing.T) {
+	adaptertest.RunWellKnown(t, func(t *testing.T, newServer func(string) *core.Server) string {
+		ts := httptest.NewUnstartedServer(nil)
+		s := newServer("http://" + ts.Listener.Addr().String())
+		ts.Config.Handler = adaptertest.PlainWellKnown(s)
+		ts.Start()
+		t.Cleanup(ts.Close)
+		return ts.URL
+	})
+}

@@ -93,3 +93,14 @@ func (p plainResponder) Send(status int, body []byte) error {
 	_, err := p.w.Write(body)
 	return err
 }
+
+// PlainWellKnown serves s's RFC 8414 §3.1 path-inserted metadata URLs
+// (core.Server.WellKnownPaths) at the root, as an adapter's MountWellKnown
+// does, and 404 elsewhere.
+func PlainWellKnown(s *core.Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.ServeWellKnown(plainResponder{w}, plainRequest{r}) {
+			http.NotFound(w, r)
+		}
+	})
+}
