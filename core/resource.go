@@ -86,8 +86,11 @@ func (s *Server) CheckRequest(r Request, scopes ...string) (*TokenInfo, *Resourc
 }
 
 // CheckRequestFor is CheckRequest at the resource audience (see
-// CheckTokenFor).
+// CheckTokenFor); "" is Config.Audience.
 func (s *Server) CheckRequestFor(r Request, audience string, scopes ...string) (*TokenInfo, *ResourceError) {
+	if audience == "" {
+		audience = s.cfg.Audience
+	}
 	return s.checkRequest(r, audience, scopes)
 }
 

@@ -128,6 +128,14 @@ func TokenInfo(c echo.Context) (*core.TokenInfo, bool) {
 // When the token may come in a form body (RFC 6750 §2.2), the body the
 // check read is put back for the handler.
 func Middleware(s *core.Server, scopes ...string) echo.MiddlewareFunc {
+	return MiddlewareFor(s, "", scopes...)
+}
+
+// MiddlewareFor is Middleware at a resource of its own (RFC 8707): it
+// accepts only tokens whose audience is audience (a core.Config.Resources
+// URI), so a token issued for another resource, or for the server's
+// default audience, is refused. "" is core.Config.Audience.
+func MiddlewareFor(s *core.Server, audience string, scopes ...string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
@@ -139,7 +147,7 @@ func Middleware(s *core.Server, scopes ...string) echo.MiddlewareFunc {
 				r.Body = rec
 			}
 			x := &exchange{c: c}
-			info, rerr := s.CheckRequest(x, scopes...)
+			info, rerr := s.CheckRequestFor(x, audience, scopes...)
 			if rec != nil {
 				r.Body = rec.Replay()
 			}

@@ -150,8 +150,16 @@ func TokenInfo(c *fiber.Ctx) (*core.TokenInfo, bool) {
 // A form body the check reads stays readable: fasthttp keeps the body in
 // memory, so c.Body() still returns it.
 func Middleware(s *core.Server, scopes ...string) fiber.Handler {
+	return MiddlewareFor(s, "", scopes...)
+}
+
+// MiddlewareFor is Middleware at a resource of its own (RFC 8707): it
+// accepts only tokens whose audience is audience (a core.Config.Resources
+// URI), so a token issued for another resource, or for the server's
+// default audience, is refused. "" is core.Config.Audience.
+func MiddlewareFor(s *core.Server, audience string, scopes ...string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		info, rerr := s.CheckRequest(request{c: c}, scopes...)
+		info, rerr := s.CheckRequestFor(request{c: c}, audience, scopes...)
 		if rerr != nil {
 			rerr.Write(responder{c})
 			return nil

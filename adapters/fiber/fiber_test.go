@@ -81,6 +81,7 @@ func mountApp(t *testing.T, newServer func(baseURL string) *core.Server, cfg fib
 	app.Get(adaptertest.PathMe, me, protected)
 	app.Post(adaptertest.PathMe, me, protected)
 	app.Get(adaptertest.PathAdmin, fiberadapter.Middleware(s, adaptertest.AdminScope), protected)
+	app.Get(adaptertest.PathResource, fiberadapter.MiddlewareFor(s, adaptertest.ResourceAudience), protected)
 	serve(t, app, ln)
 	return base
 }

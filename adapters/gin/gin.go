@@ -121,6 +121,14 @@ func TokenInfo(c *gin.Context) (*core.TokenInfo, bool) {
 // When the token may come in a form body (RFC 6750 §2.2), the body the
 // check read is put back for the handler.
 func Middleware(s *core.Server, scopes ...string) gin.HandlerFunc {
+	return MiddlewareFor(s, "", scopes...)
+}
+
+// MiddlewareFor is Middleware at a resource of its own (RFC 8707): it
+// accepts only tokens whose audience is audience (a core.Config.Resources
+// URI), so a token issued for another resource, or for the server's
+// default audience, is refused. "" is core.Config.Audience.
+func MiddlewareFor(s *core.Server, audience string, scopes ...string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		r := c.Request
 		// Record the body whether or not an Authorization header came: the
@@ -131,7 +139,7 @@ func Middleware(s *core.Server, scopes ...string) gin.HandlerFunc {
 			rec = core.NewBodyRecorder(r.Body)
 			r.Body = rec
 		}
-		info, rerr := s.CheckRequest(request{c}, scopes...)
+		info, rerr := s.CheckRequestFor(request{c}, audience, scopes...)
 		if rec != nil {
 			r.Body = rec.Replay()
 		}

@@ -67,6 +67,7 @@ func mountEngine(t *testing.T, newServer func(baseURL string) *core.Server, conf
 	r.GET(adaptertest.PathMe, ginadapter.Middleware(s), protectedHandler)
 	r.POST(adaptertest.PathMe, ginadapter.Middleware(s), protectedHandler)
 	r.GET(adaptertest.PathAdmin, ginadapter.Middleware(s, adaptertest.AdminScope), protectedHandler)
+	r.GET(adaptertest.PathResource, ginadapter.MiddlewareFor(s, adaptertest.ResourceAudience), protectedHandler)
 	ts.Config.Handler = r
 	ts.Start()
 	t.Cleanup(ts.Close)

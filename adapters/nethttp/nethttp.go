@@ -175,6 +175,14 @@ func TokenInfo(ctx context.Context) (*core.TokenInfo, bool) {
 // When the token may come in a form body (RFC 6750 §2.2), the body the
 // check read is put back for the handler.
 func Middleware(s *core.Server, scopes ...string) func(http.Handler) http.Handler {
+	return MiddlewareFor(s, "", scopes...)
+}
+
+// MiddlewareFor is Middleware at a resource of its own (RFC 8707): it
+// accepts only tokens whose audience is audience (a core.Config.Resources
+// URI), so a token issued for another resource, or for the server's
+// default audience, is refused. "" is core.Config.Audience.
+func MiddlewareFor(s *core.Server, audience string, scopes ...string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			// Record the body whether or not an Authorization header came:
@@ -185,7 +193,7 @@ func Middleware(s *core.Server, scopes ...string) func(http.Handler) http.Handle
 				rec = core.NewBodyRecorder(r.Body)
 				r.Body = rec
 			}
-			info, rerr := s.CheckRequest(request{r}, scopes...)
+			info, rerr := s.CheckRequestFor(request{r}, audience, scopes...)
 			if rec != nil {
 				r.Body = rec.Replay()
 			}

@@ -54,6 +54,7 @@ func mountMux(t *testing.T, newServer func(baseURL string) *core.Server, opts []
 	mux.Handle("GET "+adaptertest.PathMe, me)
 	mux.Handle("POST "+adaptertest.PathMe, me)
 	mux.Handle("GET "+adaptertest.PathAdmin, nethttp.Middleware(s, adaptertest.AdminScope)(http.HandlerFunc(protectedHandler)))
+	mux.Handle("GET "+adaptertest.PathResource, nethttp.MiddlewareFor(s, adaptertest.ResourceAudience)(http.HandlerFunc(protectedHandler)))
 	ts.Config.Handler = mux
 	ts.Start()
 	t.Cleanup(ts.Close)

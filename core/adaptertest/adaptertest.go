@@ -43,6 +43,12 @@ const (
 	PathAdmin = "/api/admin"
 	// AdminScope is the scope PathAdmin demands.
 	AdminScope = "admin"
+	// PathResource is served for GET behind the adapter's middleware for
+	// the audience ResourceAudience (MiddlewareFor): a resource of its
+	// own (RFC 8707), which tokens for the default audience do not reach.
+	PathResource = "/api/resource"
+	// ResourceAudience is the resource the suite's server knows.
+	ResourceAudience = "https://resource.example.test/mcp"
 )
 
 // Mount serves a core.Server through the adapter under test.
@@ -57,8 +63,9 @@ const (
 //     before the server is built, hence this callback);
 //  3. route every path of s.Paths() (any method) to the adapter's endpoint
 //     handler, and through the adapter's own token middleware:
-//     GET and POST PathMe (no scope required) and GET PathAdmin (scope
-//     AdminScope). Each protected handler answers 200 with
+//     GET and POST PathMe (no scope required), GET PathAdmin (scope
+//     AdminScope), and GET PathResource (no scope, audience
+//     ResourceAudience). Each protected handler answers 200 with
 //     "Content-Type: application/json" and the body
 //     ProtectedResponse(info, body), where info is the token info the
 //     middleware handed the handler and body is the request body as the

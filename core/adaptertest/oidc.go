@@ -485,6 +485,20 @@ func oidcTests() []test {
 			}
 			e.wantMe(cc.access, "", confID, "read")
 		}},
+		{"ResourceAudience", func(t *testing.T, e *env) {
+			q := with(authzQuery(confID, confRedirect, "read", "s"), "resource", ResourceAudience)
+			code := e.location(e.loginAndApprove(q)).Query().Get("code")
+			forRes := e.exchange(confID, code, confRedirect)
+			plain := e.userTokens("read")
+			wantProtected(t, e.get(e.api, PathResource, bearer(forRes.access)), protected{Sub: userName, ClientID: confID, Scope: "read"})
+			// Each token only where its audience is (SECURITY.md R64).
+			wantBearerError(t, e, e.get(e.api, PathResource, bearer(plain.access)), 401, "invalid_token", "")
+			wantBearerError(t, e, e.me(forRes.access), 401, "invalid_token", "")
+			e.wantMe(plain.access, userName, confID, "read")
+			// An unknown resource is invalid_target.
+			q = with(authzQuery(confID, confRedirect, "read", "s2"), "resource", "https://evil.example/")
+			e.wantRedirectError(e.authorize(e.browser, q.Encode()), confRedirect, "invalid_target", "s2")
+		}},
 		{"PromptNone", func(t *testing.T, e *env) {
 			q := with(authzQuery(confID, confRedirect, "openid", "st-9"), "prompt", "none")
 			r := e.authorize(e.browser, q.Encode())

@@ -33,19 +33,25 @@ func PlainHandler(s *core.Server) http.Handler {
 	mux.Handle("GET "+PathMe, me)
 	mux.Handle("POST "+PathMe, me)
 	mux.Handle("GET "+PathAdmin, plainProtected(s, AdminScope))
+	mux.Handle("GET "+PathResource, plainProtectedFor(s, ResourceAudience))
 	return mux
 }
 
 // plainProtected checks the token, then answers ProtectedResponse with the
 // body as the handler can still read it.
 func plainProtected(s *core.Server, scopes ...string) http.Handler {
+	return plainProtectedFor(s, "", scopes...)
+}
+
+// plainProtectedFor is plainProtected at the audience ("" the server's).
+func plainProtectedFor(s *core.Server, audience string, scopes ...string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var rec *core.BodyRecorder
 		if r.Body != nil && r.Body != http.NoBody {
 			rec = core.NewBodyRecorder(r.Body)
 			r.Body = rec
 		}
-		info, rerr := s.CheckRequest(plainRequest{r}, scopes...)
+		info, rerr := s.CheckRequestFor(plainRequest{r}, audience, scopes...)
 		if rec != nil {
 			r.Body = rec.Replay()
 		}
