@@ -263,7 +263,7 @@ func (s *Server) SendLogin(w Responder, r Request, ar *AuthorizationRequest, lr 
 				oc.AuthTime = lr.AuthTime.Unix()
 			}
 		}
-		if oc.SID == "" && hasScope(p.scope, ScopeOpenID) {
+		if _, own := s.auth.(SessionAuthenticator); !own && oc.SID == "" && hasScope(p.scope, ScopeOpenID) {
 			if err := s.startLogin(r.Context(), w, r, userID, &oc); err != nil {
 				s.log.ErrorContext(r.Context(), "oauth2kit: storing a login session failed", "err", err)
 				e := storageError(err)

@@ -112,6 +112,31 @@ func (s *Server) endLogin(ctx context.Context, w Responder, r Request) error {
 	return s.caps.sessions.EndLoginSession(ctx, sig)
 }
 
+// SessionAuthenticator is implemented by an Authenticator whose app keeps
+// its own login sessions: the kit asks it, instead of keeping one itself,
+// whether the browser's user is signed in (prompt=none, max_age,
+// OIDC.SSO). The kit then records no session of its own, and logout is
+// the app's to handle.
+type SessionAuthenticator interface {
+	// CurrentLogin returns the browser's signed-in user, with when and how
+	// they authenticated (AuthTime zero: unknown, too old for any max_age,
+	// and now in the id_token), or ok false.
+	CurrentLogin(r Request) (lr LoginResult, ok bool)
+}
+
+// browserLogin is the browser's login: the app's (SessionAuthenticator)
+// or the kit's own session.
+func (s *Server) browserLogin(ctx context.Context, r Request) (*LoginSession, error) {
+	if sa, ok := s.auth.(SessionAuthenticator); ok {
+		lr, ok := sa.CurrentLogin(r)
+		if !ok || lr.UserID == "" {
+			return nil, nil
+		}
+		return &LoginSession{UserID: lr.UserID, AuthTime: lr.AuthTime, ACR: lr.ACR, AMR: lr.AMR}, nil
+	}
+	return s.currentLogin(ctx, r)
+}
+
 // silentLogin answers an authorization request from the browser's login
 // session when it may (prompt=none, or Config.OIDC.SSO) and reports
 // whether it answered. prompt=none never shows a page: without a usable
@@ -127,7 +152,7 @@ func (s *Server) silentLogin(w Responder, r Request, p *pending) bool {
 		return false
 	}
 	ctx := r.Context()
-	ls, err := s.currentLogin(ctx, r)
+	ls, err := s.browserLogin(ctx, r)
 	if err != nil {
 		s.log.ErrorContext(ctx, "oauth2kit: login session lookup failed", "err", err)
 		e := storageError(err)
@@ -135,7 +160,14 @@ func (s *Server) silentLogin(w Responder, r Request, p *pending) bool {
 		return true
 	}
 	now := s.now()
-	if ls == nil || (oc.MaxAge > 0 && now.Sub(ls.AuthTime) > time.Duration(oc.MaxAge-1)*time.Second) {
+	if ls != nil && oc.IDTokenHint != "" {
+		// The hint names whom the client expects: another user's session
+		// is no silent login for it (OpenID Connect Core §3.1.2.1).
+		if _, sub, err := s.verifyIDTokenHint(oc.IDTokenHint); err != nil || sub != ls.UserID {
+			ls = nil
+		}
+	}
+	if ls == nil || (oc.MaxAge > 0 && (ls.AuthTime.IsZero() || now.Sub(ls.AuthTime) > time.Duration(oc.MaxAge-1)*time.Second)) {
 		if none {
 			s.redirectError(w, p, ErrLoginRequired, "the user must sign in")
 			return true
@@ -147,6 +179,9 @@ func (s *Server) silentLogin(w Responder, r Request, p *pending) bool {
 	}
 	c := *oc
 	c.AuthTime, c.ACR, c.AMR, c.SID = ls.AuthTime.Unix(), ls.ACR, ls.AMR, ls.SID
+	if ls.AuthTime.IsZero() {
+		c.AuthTime = now.Unix() // the app did not say; it vouches for the login now
+	}
 	p.oidc, p.userID = &c, ls.UserID
 	if _, ok := s.auth.(ConsentPrompter); ok {
 		approved, err := s.store.GetConsent(ctx, ls.UserID, p.clientID)

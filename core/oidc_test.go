@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -218,5 +219,85 @@ func TestWellKnownPaths(t *testing.T) {
 	}
 	if !s.ServeWellKnown(w, &fakeReq{method: "GET", path: want[1]}) || w.status != 200 || !strings.Contains(string(w.body), `"issuer":"https://as.example.com/tenant/a"`) {
 		t.Errorf("ServeWellKnown: %d %s", w.status, w.body)
+	}
+}
+
+// appSessions is an Authenticator whose app keeps the login session.
+type appSessions struct {
+	srv  **core.Server
+	user string
+	at   time.Time
+}
+
+func (a *appSessions) Login(w core.Responder, r core.Request, ar *core.AuthorizationRequest) {
+	(*a.srv).SendLogin(w, r, ar, core.LoginResult{UserID: a.user, AuthTime: a.at})
+}
+func (a *appSessions) ProcessLogin(core.Responder, core.Request, *core.AuthorizationRequest) {}
+func (a *appSessions) CurrentLogin(core.Request) (core.LoginResult, bool) {
+	return core.LoginResult{UserID: a.user, AuthTime: a.at, AMR: []string{"otp"}}, a.user != ""
+}
+
+// An app with its own sessions (SessionAuthenticator) answers prompt=none
+// and max_age; an id_token_hint for another user is no silent login.
+func TestAppSessionsPromptNone(t *testing.T) {
+	var srv *core.Server
+	now := time.Unix(1_800_000_000, 0)
+	app := &appSessions{srv: &srv, user: "bob", at: now.Add(-10 * time.Minute)}
+	cfg := oidcConfig(t, oidcKeys(t))
+	cfg.Scopes, cfg.Now = []string{core.ScopeOpenID, "read"}, func() time.Time { return now }
+	store := memstore.New()
+	s, err := core.New(cfg, store, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv = s
+	c, secret, _ := core.NewClient(core.ClientSpec{ID: "rp", RedirectURIs: []string{confCB}})
+	store.AddClient(c)
+	authorize := func(extra url.Values) url.Values {
+		q := codeQuery("rp", confCB, "openid", "st")
+		for k, v := range extra {
+			q[k] = v
+		}
+		w := newResp()
+		s.Authorize(w, &fakeReq{method: "GET", path: "/oauth2/authorize", query: q.Encode()})
+		loc, err := url.Parse(w.hdr.Get("Location"))
+		if w.status != 303 || err != nil {
+			t.Fatalf("authorize %v: %d %s", extra, w.status, w.body)
+		}
+		return loc.Query()
+	}
+	idToken := func(code string) map[string]any {
+		w := newResp()
+		s.Token(w, &fakeReq{method: "POST", path: "/oauth2/token", body: url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {confCB}, "code_verifier": {verifier}}.Encode(),
+			hdr: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Authorization": {core.EncodeBasic("rp", secret)}}})
+		raw, _ := w.json(t)["id_token"].(string)
+		parts := strings.Split(raw, ".")
+		if len(parts) != 3 {
+			t.Fatalf("token: %d %s", w.status, w.body)
+		}
+		b, _ := base64.RawURLEncoding.DecodeString(parts[1])
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		m["raw"] = raw
+		return m
+	}
+	q := authorize(url.Values{"prompt": {"none"}})
+	bob := idToken(q.Get("code"))
+	if bob["sub"] != "bob" || int64(bob["auth_time"].(float64)) != app.at.Unix() || fmt.Sprint(bob["amr"]) != "[otp]" {
+		t.Fatalf("silent id_token %v", bob)
+	}
+	if q := authorize(url.Values{"prompt": {"none"}, "max_age": {"60"}}); q.Get("error") != "login_required" {
+		t.Errorf("max_age older than the app's login: %v", q)
+	}
+	if q := authorize(url.Values{"prompt": {"none"}, "id_token_hint": {bob["raw"].(string)}}); q.Get("code") == "" {
+		t.Errorf("hint for the signed-in user: %v", q)
+	}
+	app.user = "alice"
+	if q := authorize(url.Values{"prompt": {"none"}, "id_token_hint": {bob["raw"].(string)}}); q.Get("error") != "login_required" {
+		t.Errorf("hint for another user: %v", q)
+	}
+	app.user = ""
+	if q := authorize(url.Values{"prompt": {"none"}}); q.Get("error") != "login_required" {
+		t.Errorf("no app session: %v", q)
 	}
 }
