@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -310,6 +311,11 @@ func (c *Config) setDefaults(routes []*endpoint) error {
 	dur(&c.Lifetimes.Login, 15*time.Minute)
 	dur(&c.Lifetimes.IDToken, time.Hour)
 	dur(&c.Lifetimes.LoginSession, 24*time.Hour)
+	if c.OIDC.enabled() && len(c.Scopes) > 0 && !slices.Contains(c.Scopes, ScopeOpenID) {
+		// Every openid request would get invalid_scope: a provider that
+		// can never issue an id_token is a configuration mistake.
+		return errors.New("oauth2kit: Config.Scopes must include openid when Config.OIDC.SigningKeys are set")
+	}
 	if c.AccessTokenFormat != FormatSealed && c.AccessTokenFormat != FormatJWT {
 		return fmt.Errorf("oauth2kit: Config.AccessTokenFormat %q is not %q or %q", c.AccessTokenFormat, FormatSealed, FormatJWT)
 	}

@@ -64,10 +64,11 @@ func TestOIDCConfigValidation(t *testing.T) {
 		"kid with a space": func(c *core.Config) {
 			c.OIDC.SigningKeys = []core.SigningKey{{ID: "a b", Alg: core.AlgES256, Signer: ok[0].Signer}}
 		},
-		"short publish-ahead": func(c *core.Config) { c.OIDC.PublishAhead = time.Second },
-		"jwt without keys":    func(c *core.Config) { c.OIDC.SigningKeys = nil; c.AccessTokenFormat = core.FormatJWT },
-		"unknown format":      func(c *core.Config) { c.AccessTokenFormat = "paseto" },
-		"AT alg without key":  func(c *core.Config) { c.OIDC.AccessTokenAlg = core.AlgRS256 },
+		"short publish-ahead":   func(c *core.Config) { c.OIDC.PublishAhead = time.Second },
+		"jwt without keys":      func(c *core.Config) { c.OIDC.SigningKeys = nil; c.AccessTokenFormat = core.FormatJWT },
+		"unknown format":        func(c *core.Config) { c.AccessTokenFormat = "paseto" },
+		"AT alg without key":    func(c *core.Config) { c.OIDC.AccessTokenAlg = core.AlgRS256 },
+		"scopes without openid": func(c *core.Config) { c.Scopes = []string{"read"} },
 	}
 	for name, mod := range cases {
 		c := oidcConfig(t, ok)
