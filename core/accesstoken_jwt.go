@@ -2,6 +2,7 @@ package core
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"time"
 
@@ -67,13 +68,17 @@ func (f jwtFormat) mint(t TokenInfo) (string, string, error) {
 		o.boolean("cc", true)
 	}
 	o.strIf("uic", t.userinfoClaims)
-	tok, err := f.s.signing.Load().signer(f.s.cfg.OIDC.AccessTokenAlg).Sign("at+jwt", o.bytes())
+	sg := f.s.signing.Load().signer(f.s.cfg.OIDC.AccessTokenAlg)
+	if sg == nil { // the set is checked for it when installed; never a panic
+		return "", "", errors.New("no signing key for JWT access tokens")
+	}
+	tok, err := sg.Sign("at+jwt", o.bytes())
 	return tok, jti, err
 }
 
 func (f jwtFormat) open(tok string) (TokenInfo, error) {
 	ks := f.s.signing.Load()
-	h, payload, err := jose.Verify(tok, ks.algs, ks.verifyKey)
+	h, payload, err := jose.Verify(tok, ks.verify, ks.verifyKey)
 	// An id_token, or any other JWT of ours, is no access token (RFC 9068
 	// §4, SECURITY.md R60).
 	if err != nil || h.Typ != "at+jwt" {

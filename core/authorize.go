@@ -239,8 +239,17 @@ func (s *Server) authorizeOIDC(f *params, p *pending) (string, string) {
 		}
 		oc = &oidcContext{Prompt: oc.Prompt}
 	}
+	// The context travels sealed in the login form: bounded so that the
+	// handle always fits what ProcessLogin accepts.
+	if len(oc.encode()) > maxOIDCContext {
+		return ErrInvalidRequest, "the OpenID Connect parameters are too long together"
+	}
 	p.oidc = oc
 	return "", ""
 }
+
+// maxOIDCContext bounds the encoded OIDC context of a pending request,
+// well within maxHandleLen with every other field at its bound.
+const maxOIDCContext = 6 << 10
 
 func joinScope(v []string) string { return strings.Join(v, " ") }

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 )
 
@@ -72,6 +73,26 @@ func reservedIDClaim(name string) bool {
 		return true
 	}
 	return false
+}
+
+// extraClaims are the claim names the claims request parameter of p asks
+// for that its scopes do not release: the consent page must show them (a
+// remembered consent covers scopes only).
+func extraClaims(p *pending) []string {
+	if p.oidc == nil {
+		return nil
+	}
+	scopes, _ := parseScope(p.scope)
+	var out []string
+	for _, names := range [][]string{p.oidc.ClaimsID, p.oidc.ClaimsUI} {
+		for _, n := range names {
+			if !releasedBy(scopes, n) && !reservedIDClaim(n) && !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // joinClaims and splitClaims carry claim names inside tokens.

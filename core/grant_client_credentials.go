@@ -17,14 +17,9 @@ func (s *Server) clientCredentials(_ context.Context, c *Client, f *params) (*to
 	if e != nil {
 		return nil, e
 	}
-	aud, e := s.tokenAudience("", resourceParam(f))
+	aud, e := s.clientAudience(resourceParam(f), scope)
 	if e != nil {
 		return nil, e
-	}
-	if aud != s.cfg.Audience {
-		if _, e := s.checkResources([]string{aud}, scope); e != nil {
-			return nil, e
-		}
 	}
 	fam, err := newID()
 	if err != nil {

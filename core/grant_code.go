@@ -35,9 +35,20 @@ func (s *Server) exchangeCode(ctx context.Context, c *Client, f *params) (*token
 	// check validates the request against the grant; it runs inside the
 	// store's consumption, and also for a replay (to decide whether the
 	// replay is authentic enough to revoke the first issuance).
+	var aud string
 	check := func(g *Grant) *oauthError {
 		if g.ClientID != c.ID {
 			return badGrant("the code was not issued to this client")
+		}
+		// Checked before anything is written: a refused request leaves no
+		// refresh token behind (the code is burned, as for any refusal).
+		var e *oauthError
+		if aud, e = s.tokenAudience(g.Resource, resourceParam(f)); e != nil {
+			return e
+		}
+		if s.wantsIDToken(g.Scope) && s.signing.Load().signer(c.IDTokenSignedResponseAlg) == nil {
+			s.log.ErrorContext(ctx, "oauth2kit: no signing key for the client's id_token_signed_response_alg", "client_id", c.ID, "alg", c.IDTokenSignedResponseAlg)
+			return oerr(500, ErrServerError, "the server has no key for the client's id_token algorithm")
 		}
 		if !now.Before(g.ExpiresAt) {
 			return badGrant("the code expired")
@@ -121,10 +132,6 @@ func (s *Server) exchangeCode(ctx context.Context, c *Client, f *params) (*token
 	default:
 		s.log.ErrorContext(ctx, "oauth2kit: redeeming a code failed", "err", err)
 		return nil, storageError(err)
-	}
-	aud, e := s.tokenAudience(g.Resource, resourceParam(f))
-	if e != nil {
-		return nil, e
 	}
 	at, e := s.issueAccess(c, g.UserID, g.Scope, g.ID, g.AdditionalInfo, aud, userinfoClaimsOf(g.OIDC), now)
 	if e != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"html"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,7 +72,11 @@ type AuthorizationRequest struct {
 	// the user in from its own session must not do so when that login is
 	// older (0: always authenticate again).
 	Prompt, LoginHint, IDTokenHint, UILocales, ClaimsLocales, ACRValues, Display string
-	MaxAge                                                                       int64
+	// Claims are the claim names the claims request parameter asks for
+	// beyond what Scopes release: the consent page should name them (the
+	// kit shows it whenever there are some).
+	Claims []string
+	MaxAge int64
 	// Form holds the posted form at ProcessLogin (nil at Login).
 	Form url.Values
 	// ProcessLoginURL is where the login and consent forms post.
@@ -127,6 +132,7 @@ func (s *Server) newAuthorizationRequest(p *pending, sess string, w Responder, r
 	return &AuthorizationRequest{
 		Prompt: oc.Prompt, LoginHint: oc.LoginHint, IDTokenHint: oc.IDTokenHint, UILocales: oc.UILocales,
 		ClaimsLocales: oc.ClaimsLocales, ACRValues: oc.ACRValues, Display: oc.Display, MaxAge: oc.MaxAge - 1,
+		Claims:   extraClaims(p),
 		ClientID: p.clientID, ClientName: p.clientName, RedirectURI: p.redirect,
 		Scope: p.scope, Scopes: scopes, State: p.state, UserID: p.userID,
 		ProcessLoginURL: s.cfg.Paths.ProcessLogin,
@@ -249,7 +255,7 @@ func (s *Server) SendLogin(w Responder, r Request, ar *AuthorizationRequest, lr 
 	p := ar.p
 	userID, additionalInfo := lr.UserID, lr.AdditionalInfo
 	if p.clientID == "" || userID == "" || len(userID) > 256 || len(additionalInfo) > maxInfoLen ||
-		len(lr.ACR) > maxOIDCParamLen || len(lr.AMR) > 16 {
+		len(lr.ACR) > maxOIDCParamLen || len(lr.AMR) > 16 || slices.ContainsFunc(lr.AMR, func(m string) bool { return len(m) > 64 }) {
 		s.errorPage(w, r, 500, ErrServerError, "the login could not be completed")
 		return
 	}
@@ -282,7 +288,7 @@ func (s *Server) SendLogin(w Responder, r Request, ar *AuthorizationRequest, lr 
 			s.redirectError(w, &p, e.code, e.desc)
 			return
 		}
-		forced := p.oidc != nil && hasScope(p.oidc.Prompt, "consent") && ar.UserID == ""
+		forced := p.oidc != nil && (hasScope(p.oidc.Prompt, "consent") || len(extraClaims(&p)) > 0) && ar.UserID == ""
 		if _, covered := narrowScope(p.scope, approved); err != nil || !covered || forced {
 			// The login form that led here is used up: posting it again
 			// would otherwise show a second consent page (or, once consent

@@ -104,6 +104,9 @@ func (s *Server) setLoginCookie(w Responder, r Request, value string, maxAge int
 // endLogin ends the browser's login session on every instance and clears
 // its cookie.
 func (s *Server) endLogin(ctx context.Context, w Responder, r Request) error {
+	if sa, ok := s.auth.(SessionAuthenticator); ok {
+		return sa.EndLogin(w, r)
+	}
 	_, sig := s.loginCookie(r)
 	s.setLoginCookie(w, r, "", -1)
 	if sig == "" || !s.sessionsOn() {
@@ -115,13 +118,17 @@ func (s *Server) endLogin(ctx context.Context, w Responder, r Request) error {
 // SessionAuthenticator is implemented by an Authenticator whose app keeps
 // its own login sessions: the kit asks it, instead of keeping one itself,
 // whether the browser's user is signed in (prompt=none, max_age,
-// OIDC.SSO). The kit then records no session of its own, and logout is
-// the app's to handle.
+// OIDC.SSO), and has it end the session at RP-initiated logout. The kit
+// then records no session of its own.
 type SessionAuthenticator interface {
 	// CurrentLogin returns the browser's signed-in user, with when and how
 	// they authenticated (AuthTime zero: unknown, too old for any max_age,
 	// and now in the id_token), or ok false.
 	CurrentLogin(r Request) (lr LoginResult, ok bool)
+	// EndLogin ends the browser's session (the logout endpoint calls it
+	// before answering; it may set headers on w, such as a cookie, but
+	// must not send). An error fails the logout with server_error.
+	EndLogin(w Responder, r Request) error
 }
 
 // browserLogin is the browser's login: the app's (SessionAuthenticator)
@@ -175,6 +182,10 @@ func (s *Server) silentLogin(w Responder, r Request, p *pending) bool {
 		return false
 	}
 	if len(ls.UserID) > 256 {
+		if none {
+			s.redirectError(w, p, ErrLoginRequired, "the user must sign in")
+			return true
+		}
 		return false
 	}
 	c := *oc
@@ -191,7 +202,7 @@ func (s *Server) silentLogin(w Responder, r Request, p *pending) bool {
 			s.redirectError(w, p, e.code, e.desc)
 			return true
 		}
-		if _, covered := narrowScope(p.scope, approved); err != nil || !covered {
+		if _, covered := narrowScope(p.scope, approved); err != nil || !covered || len(extraClaims(p)) > 0 {
 			if none {
 				s.redirectError(w, p, ErrConsentRequired, "the user must approve the request")
 				return true

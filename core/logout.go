@@ -135,7 +135,7 @@ func (s *Server) verifyIDTokenHint(hint string) ([]string, string, error) {
 	if ks == nil {
 		return nil, "", errors.New("no signing keys")
 	}
-	h, payload, err := jose.Verify(hint, ks.algs, ks.verifyKey)
+	h, payload, err := jose.Verify(hint, ks.verify, ks.verifyKey)
 	if err != nil {
 		return nil, "", err
 	}

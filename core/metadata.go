@@ -10,7 +10,7 @@ func (s *Server) serveMetadata(w Responder, r Request) {
 	hdrJSON.set(w)
 	// Metadata is public and changes only with a redeploy.
 	hdrPublicMeta.set(w)
-	_ = w.Send(200, s.metadata)
+	_ = w.Send(200, *s.metadata.Load())
 }
 
 func (s *Server) buildMetadata() []byte {
@@ -45,7 +45,7 @@ func (s *Server) buildMetadata() []byte {
 		o.strList("id_token_signing_alg_values_supported", s.signing.Load().algs)
 		o.strList("claims_supported", claimsSupported())
 		o.strList("prompt_values_supported", []string{"none", "login", "consent", "select_account"})
-		o.boolean("claims_parameter_supported", false)
+		o.boolean("claims_parameter_supported", true)
 		o.boolean("request_parameter_supported", false)
 		o.boolean("request_uri_parameter_supported", false)
 	}

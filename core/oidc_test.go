@@ -234,6 +234,7 @@ func (a *appSessions) Login(w core.Responder, r core.Request, ar *core.Authoriza
 	(*a.srv).SendLogin(w, r, ar, core.LoginResult{UserID: a.user, AuthTime: a.at})
 }
 func (a *appSessions) ProcessLogin(core.Responder, core.Request, *core.AuthorizationRequest) {}
+func (a *appSessions) EndLogin(core.Responder, core.Request) error                           { a.user = ""; return nil }
 func (a *appSessions) CurrentLogin(core.Request) (core.LoginResult, bool) {
 	return core.LoginResult{UserID: a.user, AuthTime: a.at, AMR: []string{"otp"}}, a.user != ""
 }
@@ -297,8 +298,58 @@ func TestAppSessionsPromptNone(t *testing.T) {
 	if q := authorize(url.Values{"prompt": {"none"}, "id_token_hint": {bob["raw"].(string)}}); q.Get("error") != "login_required" {
 		t.Errorf("hint for another user: %v", q)
 	}
-	app.user = ""
+	// Logout ends the app's session.
+	app.user = "bob"
+	w := newResp()
+	s.EndSession(w, &fakeReq{method: "GET", path: "/oauth2/logout", query: url.Values{"id_token_hint": {bob["raw"].(string)}}.Encode()})
+	if w.status != 200 || app.user != "" {
+		t.Fatalf("logout: %d, app session %q", w.status, app.user)
+	}
 	if q := authorize(url.Values{"prompt": {"none"}}); q.Get("error") != "login_required" {
 		t.Errorf("no app session: %v", q)
+	}
+}
+
+// A set without a signing key for the JWT access tokens' algorithm is
+// refused when installed (it would leave the token endpoint no key); a
+// retired key's JWT access tokens verify while it is published, though
+// its algorithm no longer signs.
+func TestSigningSetSwaps(t *testing.T) {
+	keys := oidcKeys(t) // ES256 (thumbprint kid), EdDSA "ed-1"
+	cfg := oidcConfig(t, keys)
+	cfg.AccessTokenFormat, cfg.OIDC.AccessTokenAlg = core.FormatJWT, core.AlgEdDSA
+	store := memstore.New()
+	s, err := core.New(cfg, store, noAuth{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetSigningKeys(keys[:1]); err == nil {
+		t.Fatal("a set without the EdDSA key JWT access tokens need was installed")
+	}
+	c, secret, _ := core.NewClient(core.ClientSpec{ID: "svc", GrantTypes: []string{core.GrantClientCredentials}})
+	store.AddClient(c)
+	w := newResp()
+	s.Token(w, &fakeReq{method: "POST", path: "/oauth2/token", body: "grant_type=client_credentials",
+		hdr: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Authorization": {core.EncodeBasic("svc", secret)}}})
+	at, _ := w.json(t)["access_token"].(string)
+	// EdDSA retired: ES256 signs from now on (and signs the JWTs).
+	set := s.SigningKeys()
+	set[1].State = core.KeyRetired
+	s2, err := core.New(func() core.Config {
+		c := cfg
+		c.OIDC.AccessTokenAlg = core.AlgES256
+		c.OIDC.SigningKeys = set
+		return c
+	}(), store, noAuth{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.CheckToken(context.Background(), at); err != nil {
+		t.Errorf("a JWT of the retired EdDSA key: %v", err)
+	}
+	md := newResp()
+	s2.Metadata(md, &fakeReq{method: "GET", path: "/.well-known/oauth-authorization-server"})
+	if !strings.Contains(string(md.body), `"id_token_signing_alg_values_supported":["ES256"]`) {
+		t.Errorf("metadata algorithms: %s", md.body)
 	}
 }

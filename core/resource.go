@@ -16,8 +16,11 @@ func (s *Server) CheckToken(ctx context.Context, token string) (*TokenInfo, erro
 
 // CheckTokenFor is CheckToken for the resource audience (a
 // Config.Resources URI): a token issued for another resource, or for the
-// server's default audience, is refused (RFC 8707).
+// server's default audience, is refused (RFC 8707). "" is Config.Audience.
 func (s *Server) CheckTokenFor(ctx context.Context, token, audience string) (*TokenInfo, error) {
+	if audience == "" {
+		audience = s.cfg.Audience
+	}
 	info := new(TokenInfo)
 	if err := s.checkToken(ctx, token, info, audience); err != nil {
 		return nil, err

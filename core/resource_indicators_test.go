@@ -96,10 +96,18 @@ func TestResourceIndicators(t *testing.T) {
 	if _, err := e.srv.CheckToken(ctx, at); err == nil {
 		t.Error("a token for the API was accepted at the default audience")
 	}
-	// Two resources at authorize: the token request names one.
+	// Two resources at authorize: without resource at the token endpoint,
+	// the first is the audience; with one, that one.
 	w = e.codeWith("read", "&resource=https%3A%2F%2Fapi.example.com%2F&resource=https%3A%2F%2Fmcp.example.com%2Fmcp")
-	if r := e.redeemWith(w, nil); r.status != 400 || r.json(t)["error"] != core.ErrInvalidTarget {
-		t.Fatalf("token without resource for a two-resource grant: %d %s", r.status, r.body)
+	first, _ := e.redeemWith(w, nil).json(t)["access_token"].(string)
+	if _, err := e.srv.CheckTokenFor(ctx, first, apiRes); err != nil {
+		t.Fatalf("token without resource for a two-resource grant: %v", err)
+	}
+	// A grant that named no resource never becomes a token for one (that
+	// would skip the resource's scope check).
+	w = e.codeWith("read write", "")
+	if r := e.redeemWith(w, url.Values{"resource": {mcpRes}}); r.status != 400 || r.json(t)["error"] != core.ErrInvalidTarget {
+		t.Fatalf("resource at the token endpoint only: %d %s", r.status, r.body)
 	}
 	w = e.codeWith("read", "&resource=https%3A%2F%2Fapi.example.com%2F&resource=https%3A%2F%2Fmcp.example.com%2Fmcp")
 	tok = e.redeemWith(w, url.Values{"resource": {mcpRes}})

@@ -108,27 +108,35 @@ func (s *Server) resource(uri string) *Resource {
 // resources (space-separated, canonical), narrowed by the token request's
 // own resource parameters: one resource, since an access token has one
 // audience here (RFC 8707 §2.2 lets the server choose).
+
+// clientAudience is the audience of a client_credentials token: a resource
+// named in the token request, checked as at authorize, or the default.
+func (s *Server) clientAudience(requested []string, scope string) (string, *oauthError) {
+	if len(requested) == 0 || len(s.cfg.Resources) == 0 {
+		return s.cfg.Audience, nil
+	}
+	res, e := s.checkResources(requested, scope)
+	if e != nil {
+		return "", e
+	}
+	return res[0], nil
+}
 func (s *Server) tokenAudience(granted string, requested []string) (string, *oauthError) {
 	if granted == "" {
-		// Nothing granted: a resource named now is checked as at
-		// authorize, and becomes the audience (client_credentials).
+		// The authorization named no resource: its tokens are for the
+		// default audience. A resource named only now would switch the
+		// audience, not narrow it, past the scope check of authorize.
 		if len(requested) == 0 || len(s.cfg.Resources) == 0 {
 			return s.cfg.Audience, nil
 		}
-		if len(requested) > 1 {
-			return "", oerr(400, ErrInvalidTarget, "name one resource per token request")
-		}
-		if s.resource(requested[0]) == nil {
-			return "", oerr(400, ErrInvalidTarget, "unknown resource")
-		}
-		return canonicalResource(s.resource(requested[0]).URI), nil
+		return "", oerr(400, ErrInvalidTarget, "the authorization named no resource")
 	}
 	g := strings.Fields(granted)
 	switch {
-	case len(requested) == 0 && len(g) == 1:
-		return g[0], nil
 	case len(requested) == 0:
-		return "", oerr(400, ErrInvalidTarget, "the grant names several resources: name one with the resource parameter")
+		// RFC 8707 §2.2 lets the server pick a default: the first resource
+		// of the authorization (refusing would burn the code).
+		return g[0], nil
 	case len(requested) > 1:
 		return "", oerr(400, ErrInvalidTarget, "name one resource per token request")
 	}

@@ -27,11 +27,11 @@ type Server struct {
 	revCache *ttlCache[struct{}] // "family not revoked", Config.Caches.Revocation
 	clients  *ttlCache[*Client]  // Config.Caches.Client
 	grants   *grantRegistry
-	routes   []*endpoint          // in Paths order
-	byPath   map[string]*endpoint // Handle's dispatch
-	access   accessFormat         // the sealed format
-	jwt      accessFormat         // RFC 9068, nil without OIDC signing keys
-	metadata []byte
+	routes   []*endpoint            // in Paths order
+	byPath   map[string]*endpoint   // Handle's dispatch
+	access   accessFormat           // the sealed format
+	jwt      accessFormat           // RFC 9068, nil without OIDC signing keys
+	metadata atomic.Pointer[[]byte] // rebuilt when the signing set changes
 	bufPool  sync.Pool
 	signing  atomic.Pointer[keySet] // nil without OIDC
 	rotateMu sync.Mutex             // one RotateKeys at a time
@@ -95,7 +95,8 @@ func newServer(cfg Config, store Storage, auth Authenticator, grants *grantRegis
 		return nil, errors.New("oauth2kit: Config.AccessTokenFormat jwt needs Config.OIDC.SigningKeys")
 	}
 	s.access = sealedFormat{s}
-	s.metadata = s.buildMetadata()
+	md := s.buildMetadata()
+	s.metadata.Store(&md)
 	return s, nil
 }
 

@@ -75,6 +75,7 @@ type keySet struct {
 	signers map[string]*jose.Signer // the signing key per algorithm
 	byKID   map[string]*jose.Signer // every published key
 	algs    []string                // algorithms with a signing key, in jose.Algorithms order
+	verify  []string                // algorithms of every published key: what verification allows
 	jwks    []byte
 }
 
@@ -118,6 +119,11 @@ func newKeySet(in []SigningKey) (*keySet, error) {
 	for _, a := range jose.Algorithms {
 		if ks.signers[a] != nil {
 			ks.algs = append(ks.algs, a)
+		}
+		// A retired key's tokens verify while it is published, even when
+		// its algorithm no longer signs.
+		if slices.ContainsFunc(ks.keys, func(k SigningKey) bool { return k.Alg == a }) {
+			ks.verify = append(ks.verify, a)
 		}
 	}
 	var err error
@@ -182,15 +188,38 @@ func (s *Server) SigningKeys() []SigningKey {
 // the deployment shares it. The server must have been built with OIDC
 // signing keys.
 func (s *Server) SetSigningKeys(keys []SigningKey) error {
+	s.rotateMu.Lock()
+	defer s.rotateMu.Unlock()
 	if s.signing.Load() == nil {
 		return errors.New("oauth2kit: the server has no OIDC signing keys")
 	}
-	ks, err := newKeySet(keys)
+	ks, err := s.newSet(keys)
 	if err != nil {
 		return err
 	}
-	s.signing.Store(ks)
+	s.install(ks)
 	return nil
+}
+
+// newSet validates keys as the server's set: newKeySet's rules, and a
+// signing key for the JWT access tokens' algorithm.
+func (s *Server) newSet(keys []SigningKey) (*keySet, error) {
+	ks, err := newKeySet(keys)
+	if err != nil {
+		return nil, err
+	}
+	if a := s.cfg.OIDC.AccessTokenAlg; a != "" && ks.signers[a] == nil {
+		return nil, fmt.Errorf("oauth2kit: Config.OIDC.AccessTokenAlg %q has no signing key in the set", a)
+	}
+	return ks, nil
+}
+
+// install makes ks the signing set, and the metadata that lists its
+// algorithms.
+func (s *Server) install(ks *keySet) {
+	s.signing.Store(ks)
+	md := s.buildMetadata()
+	s.metadata.Store(&md)
 }
 
 // RotateKeys advances the rotation of next.Alg by one step and installs
@@ -237,11 +266,11 @@ func (s *Server) RotateKeys(next SigningKey) ([]SigningKey, error) {
 		out = append(out, k)
 	}
 	out = append(out, next)
-	ks, err := newKeySet(out)
+	ks, err := s.newSet(out)
 	if err != nil {
 		return nil, err
 	}
-	s.signing.Store(ks)
+	s.install(ks)
 	s.log.Info("oauth2kit: signing keys rotated", "alg", next.Alg, "published", ks.keys[len(ks.keys)-1].ID)
 	return slices.Clone(ks.keys), nil
 }

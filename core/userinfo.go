@@ -53,7 +53,9 @@ var epUserInfo = endpoint{field: "Paths.UserInfo", path: func(c *Config) *string
 	methods: []string{"GET", "HEAD", "POST"}, allow: hdrAllowGetHeadPost, meta: "userinfo_endpoint", serve: (*Server).userInfo}
 
 func (s *Server) userInfo(w Responder, r Request) {
-	info, rerr := s.checkRequest(r, "", []string{ScopeOpenID})
+	// userinfo is the default audience's: a token issued for another
+	// resource (RFC 8707) is not accepted here.
+	info, rerr := s.checkRequest(r, s.cfg.Audience, []string{ScopeOpenID})
 	if rerr != nil {
 		hdrNoStore.set(w)
 		rerr.Write(w)

@@ -495,6 +495,8 @@ func oidcTests() []test {
 			wantBearerError(t, e, e.get(e.api, PathResource, bearer(plain.access)), 401, "invalid_token", "")
 			wantBearerError(t, e, e.me(forRes.access), 401, "invalid_token", "")
 			e.wantMe(plain.access, userName, confID, "read")
+			// userinfo belongs to the default audience.
+			wantStatus(t, e.get(e.api, "/oauth2/userinfo", bearer(forRes.access)), 401)
 			// An unknown resource is invalid_target.
 			q = with(authzQuery(confID, confRedirect, "read", "s2"), "resource", "https://evil.example/")
 			e.wantRedirectError(e.authorize(e.browser, q.Encode()), confRedirect, "invalid_target", "s2")
