@@ -98,6 +98,19 @@ func (s *Server) CheckRequestFor(r Request, audience string, scopes ...string) (
 }
 
 func (s *Server) checkRequest(r Request, audience string, scopes []string) (*TokenInfo, *ResourceError) {
+	info, rerr := s.checkRequestToken(r, audience, scopes)
+	// A refusal at a resource with protected resource metadata points the
+	// client to it (RFC 9728 §5.1): that is how an MCP client finds the
+	// authorization server from a 401 alone.
+	if rerr != nil && strings.HasPrefix(rerr.WWWAuthenticate, "Bearer ") {
+		if u := s.resourceMetadataURL(audience); u != "" {
+			rerr.WWWAuthenticate += `, resource_metadata="` + u + `"`
+		}
+	}
+	return info, rerr
+}
+
+func (s *Server) checkRequestToken(r Request, audience string, scopes []string) (*TokenInfo, *ResourceError) {
 	tok, scheme, rerr := s.extractToken(r)
 	if rerr != nil {
 		return nil, rerr

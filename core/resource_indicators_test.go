@@ -2,7 +2,10 @@ package core_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/oauth2kit/oauth2kit/core"
@@ -146,5 +149,44 @@ func TestResourceIndicators(t *testing.T) {
 	cc = e.post("/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"write"}, "resource": {mcpRes}}, basic("conf", e.secret))
 	if cc.status != 400 {
 		t.Errorf("client_credentials with a scope the resource does not accept: %d %s", cc.status, cc.body)
+	}
+}
+
+// RFC 9728: a configured resource's metadata names this issuer, at the
+// path-inserted well-known URL, and a refusal at the resource points to it
+// in the challenge; a default-audience refusal does not.
+func TestProtectedResourceMetadata(t *testing.T) {
+	e := newEnv(t, false, withResources)
+	if p := e.srv.ProtectedResourcePath(mcpRes); p != "/.well-known/oauth-protected-resource/mcp" {
+		t.Errorf("path %q", p)
+	}
+	if p := e.srv.ProtectedResourcePath(apiRes); p != "/.well-known/oauth-protected-resource" {
+		t.Errorf("origin path %q", p)
+	}
+	if p := e.srv.ProtectedResourcePath("https://unknown.example"); p != "" {
+		t.Errorf("unknown resource path %q", p)
+	}
+	w := newResp()
+	if !e.srv.ServeProtectedResource(w, &fakeReq{method: "GET", path: "/.well-known/oauth-protected-resource/mcp"}) || w.status != 200 {
+		t.Fatalf("metadata: %d %s", w.status, w.body)
+	}
+	m := w.json(t)
+	if m["resource"] != mcpRes || fmt.Sprint(m["authorization_servers"]) != "["+issuer+"]" || fmt.Sprint(m["bearer_methods_supported"]) != "[header]" || fmt.Sprint(m["scopes_supported"]) != "[read]" {
+		t.Errorf("document %s", w.body)
+	}
+	w = newResp()
+	if !e.srv.ServeProtectedResource(w, &fakeReq{method: "POST", path: "/.well-known/oauth-protected-resource/mcp"}) || w.status != 405 {
+		t.Errorf("POST: %d", w.status)
+	}
+	if e.srv.ServeProtectedResource(newResp(), &fakeReq{method: "GET", path: "/.well-known/oauth-protected-resource/other"}) {
+		t.Error("another path was served")
+	}
+	_, rerr := e.srv.CheckRequestFor(&fakeReq{method: "GET", path: "/mcp", hdr: http.Header{}}, mcpRes)
+	if rerr == nil || rerr.Status != 401 || !strings.Contains(rerr.WWWAuthenticate, `resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"`) {
+		t.Errorf("challenge at the resource: %+v", rerr)
+	}
+	_, rerr = e.srv.CheckRequest(&fakeReq{method: "GET", path: "/api", hdr: http.Header{}})
+	if rerr == nil || strings.Contains(rerr.WWWAuthenticate, "resource_metadata") {
+		t.Errorf("challenge at the default audience: %+v", rerr)
 	}
 }

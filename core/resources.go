@@ -16,6 +16,9 @@ type Resource struct {
 	// Scopes the resource accepts; empty means any scope the server
 	// allows.
 	Scopes []string
+	// Name is the resource's human-readable name in its protected
+	// resource metadata (RFC 9728 resource_name), optional.
+	Name string
 }
 
 // ErrInvalidTarget: the requested resource is unknown or not allowed (RFC

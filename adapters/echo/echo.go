@@ -176,3 +176,19 @@ func MountWellKnown(r Router, s *core.Server) {
 		})
 	}
 }
+
+// MountProtectedResource serves on r the RFC 9728 metadata of resource
+// (a core.Config.Resources URI) at its well-known path
+// (core.Server.ProtectedResourcePath), for the resource server that
+// protects it with MiddlewareFor(s, resource).
+func MountProtectedResource(r Router, s *core.Server, resource string) {
+	if p := s.ProtectedResourcePath(resource); p != "" {
+		r.Any(p, func(c echo.Context) error {
+			x := &exchange{c: c, path: p}
+			if !s.ServeProtectedResource(x, x) {
+				return echo.ErrNotFound
+			}
+			return nil
+		})
+	}
+}

@@ -59,6 +59,7 @@ func mountEcho(t *testing.T, newServer func(baseURL string) *core.Server, extrac
 	e.POST(adaptertest.PathMe, protectedHandler, me)
 	e.GET(adaptertest.PathAdmin, protectedHandler, echoadapter.Middleware(s, adaptertest.AdminScope))
 	e.GET(adaptertest.PathResource, protectedHandler, echoadapter.MiddlewareFor(s, adaptertest.ResourceAudience))
+	echoadapter.MountProtectedResource(e, s, adaptertest.ResourceAudience)
 	ts.Config.Handler = e
 	ts.Start()
 	t.Cleanup(ts.Close)

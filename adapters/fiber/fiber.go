@@ -183,3 +183,18 @@ func MountWellKnown(r fiber.Router, s *core.Server) {
 		})
 	}
 }
+
+// MountProtectedResource serves on r the RFC 9728 metadata of resource
+// (a core.Config.Resources URI) at its well-known path
+// (core.Server.ProtectedResourcePath), for the resource server that
+// protects it with MiddlewareFor(s, resource).
+func MountProtectedResource(r fiber.Router, s *core.Server, resource string) {
+	if p := s.ProtectedResourcePath(resource); p != "" {
+		r.All(p, func(c *fiber.Ctx) error {
+			if s.ServeProtectedResource(responder{c}, request{c: c, path: p}) {
+				return nil
+			}
+			return c.Next()
+		})
+	}
+}

@@ -82,6 +82,7 @@ func mountApp(t *testing.T, newServer func(baseURL string) *core.Server, cfg fib
 	app.Post(adaptertest.PathMe, me, protected)
 	app.Get(adaptertest.PathAdmin, fiberadapter.Middleware(s, adaptertest.AdminScope), protected)
 	app.Get(adaptertest.PathResource, fiberadapter.MiddlewareFor(s, adaptertest.ResourceAudience), protected)
+	fiberadapter.MountProtectedResource(app, s, adaptertest.ResourceAudience)
 	serve(t, app, ln)
 	return base
 }

@@ -166,3 +166,17 @@ func MountWellKnown(r gin.IRouter, s *core.Server) {
 		})
 	}
 }
+
+// MountProtectedResource serves on r the RFC 9728 metadata of resource
+// (a core.Config.Resources URI) at its well-known path
+// (core.Server.ProtectedResourcePath), for the resource server that
+// protects it with MiddlewareFor(s, resource).
+func MountProtectedResource(r gin.IRouter, s *core.Server, resource string) {
+	if p := s.ProtectedResourcePath(resource); p != "" {
+		r.Any(p, func(c *gin.Context) {
+			if !s.ServeProtectedResource(responder{c}, request{c}) {
+				c.AbortWithStatus(http.StatusNotFound)
+			}
+		})
+	}
+}

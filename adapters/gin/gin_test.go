@@ -68,6 +68,7 @@ func mountEngine(t *testing.T, newServer func(baseURL string) *core.Server, conf
 	r.POST(adaptertest.PathMe, ginadapter.Middleware(s), protectedHandler)
 	r.GET(adaptertest.PathAdmin, ginadapter.Middleware(s, adaptertest.AdminScope), protectedHandler)
 	r.GET(adaptertest.PathResource, ginadapter.MiddlewareFor(s, adaptertest.ResourceAudience), protectedHandler)
+	ginadapter.MountProtectedResource(r, s, adaptertest.ResourceAudience)
 	ts.Config.Handler = r
 	ts.Start()
 	t.Cleanup(ts.Close)

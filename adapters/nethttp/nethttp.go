@@ -219,3 +219,17 @@ func MountWellKnown(mux *http.ServeMux, s *core.Server) {
 		}))
 	}
 }
+
+// MountProtectedResource serves on mux the RFC 9728 metadata of resource
+// (a core.Config.Resources URI) at its well-known path
+// (core.Server.ProtectedResourcePath), for the resource server that
+// protects it with MiddlewareFor(s, resource).
+func MountProtectedResource(mux *http.ServeMux, s *core.Server, resource string) {
+	if p := s.ProtectedResourcePath(resource); p != "" {
+		mux.Handle(p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !s.ServeProtectedResource(responder{w}, wrap(r, nil)) {
+				http.NotFound(w, r)
+			}
+		}))
+	}
+}

@@ -55,6 +55,7 @@ func mountMux(t *testing.T, newServer func(baseURL string) *core.Server, opts []
 	mux.Handle("POST "+adaptertest.PathMe, me)
 	mux.Handle("GET "+adaptertest.PathAdmin, nethttp.Middleware(s, adaptertest.AdminScope)(http.HandlerFunc(protectedHandler)))
 	mux.Handle("GET "+adaptertest.PathResource, nethttp.MiddlewareFor(s, adaptertest.ResourceAudience)(http.HandlerFunc(protectedHandler)))
+	nethttp.MountProtectedResource(mux, s, adaptertest.ResourceAudience)
 	ts.Config.Handler = mux
 	ts.Start()
 	t.Cleanup(ts.Close)

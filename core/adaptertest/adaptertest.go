@@ -65,7 +65,9 @@ const (
 //     handler, and through the adapter's own token middleware:
 //     GET and POST PathMe (no scope required), GET PathAdmin (scope
 //     AdminScope), and GET PathResource (no scope, audience
-//     ResourceAudience). Each protected handler answers 200 with
+//     ResourceAudience: the adapter's MiddlewareFor), and the protected
+//     resource metadata of ResourceAudience (the adapter's
+//     MountProtectedResource). Each protected handler answers 200 with
 //     "Content-Type: application/json" and the body
 //     ProtectedResponse(info, body), where info is the token info the
 //     middleware handed the handler and body is the request body as the

@@ -10,6 +10,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -495,6 +496,16 @@ func oidcTests() []test {
 			wantBearerError(t, e, e.get(e.api, PathResource, bearer(plain.access)), 401, "invalid_token", "")
 			wantBearerError(t, e, e.me(forRes.access), 401, "invalid_token", "")
 			e.wantMe(plain.access, userName, confID, "read")
+			// The resource's metadata (RFC 9728) names this issuer, and a
+			// refusal there points to it.
+			md := e.get(e.api, "/.well-known/oauth-protected-resource/mcp", nil)
+			wantStatus(t, md, 200)
+			if m := decodeJSON(t, md); m["resource"] != ResourceAudience || fmt.Sprint(m["authorization_servers"]) != "["+e.base+"]" {
+				t.Errorf("protected resource metadata %s", md.body)
+			}
+			if h := e.get(e.api, PathResource, nil).header.Get("WWW-Authenticate"); !strings.Contains(h, `resource_metadata="https://resource.example.test/.well-known/oauth-protected-resource/mcp"`) {
+				t.Errorf("challenge at the resource: %q", h)
+			}
 			// userinfo belongs to the default audience.
 			wantStatus(t, e.get(e.api, "/oauth2/userinfo", bearer(forRes.access)), 401)
 			// An unknown resource is invalid_target.

@@ -34,6 +34,13 @@ func PlainHandler(s *core.Server) http.Handler {
 	mux.Handle("POST "+PathMe, me)
 	mux.Handle("GET "+PathAdmin, plainProtected(s, AdminScope))
 	mux.Handle("GET "+PathResource, plainProtectedFor(s, ResourceAudience))
+	if p := s.ProtectedResourcePath(ResourceAudience); p != "" {
+		mux.Handle(p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !s.ServeProtectedResource(plainResponder{w}, plainRequest{r}) {
+				http.NotFound(w, r)
+			}
+		}))
+	}
 	return mux
 }
 
