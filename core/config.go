@@ -123,6 +123,9 @@ type Config struct {
 	// accepts both formats whatever it mints.
 	AccessTokenFormat string
 
+	// CORS lets browser-based clients call the API endpoints cross-origin.
+	CORS CORS
+
 	// OIDC makes the server an OpenID Provider. Off unless signing keys
 	// are given.
 	OIDC OIDC

@@ -61,6 +61,9 @@ func (s *Server) Paths() []string {
 
 // serve checks the method against the endpoint's row and runs it.
 func (s *Server) serve(ep *endpoint, w Responder, r Request) {
+	if s.cors(ep, w, r) {
+		return
+	}
 	if !slices.Contains(ep.methods, r.Method()) {
 		ep.allow.set(w)
 		desc := "use " + strings.Join(slices.DeleteFunc(slices.Clone(ep.methods), func(m string) bool { return m == "HEAD" }), " or ")

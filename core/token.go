@@ -35,6 +35,7 @@ func (s *Server) token(w Responder, r Request) {
 		return
 	}
 	c := ca.client
+	s.corsForClient(w, r, c)
 	legacy := s.profileOf(c) == ProfileDraft10 && s.cfg.Draft10ErrorEnvelope
 	if !c.AllowsGrant(gt) {
 		sendError(w, oerr(400, ErrUnauthorizedClient, "the client may not use this grant type"), legacy)
