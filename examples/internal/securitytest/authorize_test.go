@@ -558,7 +558,12 @@ func TestR14_NoCORSAtAuthorize(t *testing.T) {
 	check("redirect", red)
 	check("error page", e.do(b.c, "GET", "/oauth2/authorize?client_id=nobody", "", origin))
 	check("error redirect", e.do(b.c, "GET", "/oauth2/authorize?response_type=token&client_id="+confID, "", origin))
-	check("metadata", e.do(e.api, "GET", "/.well-known/oauth-authorization-server", "", origin))
+	// Metadata is a public document: it answers any origin (issue 13),
+	// with no credentials involved; R14 is about the authorization
+	// endpoint and its pages only.
+	if md := e.do(e.api, "GET", "/.well-known/oauth-authorization-server", "", origin); md.header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("metadata: Access-Control-Allow-Origin %q, want *", md.header.Get("Access-Control-Allow-Origin"))
+	}
 	code := e.wantCodeRedirect(t, red, confRedirect, "st")
 	f = url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {fixedVerifier}}
 	check("token", e.post(e.api, "/oauth2/token", f.Encode(), http.Header{"Origin": {"https://evil.test"}, "Authorization": {core.EncodeBasic(confID, e.secret(confID))}}))
