@@ -8,6 +8,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -18,8 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
-	"golang.org/x/oauth2"
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/oauth2kit/oauth2kit/core"
 )
@@ -78,67 +79,176 @@ var aliceClaims = core.ClaimsFunc(func(_ context.Context, user string, _, _ []st
 	}, nil
 })
 
-// rp is a relying party built from go-oidc and x/oauth2 — third-party
-// client code, not ours — talking to the env's server.
+// rp is a relying party written against the wire only: discovery, the
+// token endpoint, and id_token verification with go-jose against the
+// JWKS it fetches (signature, alg from discovery, iss, aud, exp, nonce,
+// at_hash). Interop with go-oidc and x/oauth2 is the examples' e2e tests.
 type rp struct {
 	e        *env
 	ctx      context.Context
-	provider *oidc.Provider
-	cfg      oauth2.Config
+	clientID string
+	algs     []jose.SignatureAlgorithm
+}
+
+// token is a token response.
+type token struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	IDToken      string `json:"id_token"`
+}
+
+// Extra returns the id_token, as a client library's token does.
+func (t *token) Extra(k string) any {
+	if k == "id_token" {
+		return t.IDToken
+	}
+	return nil
+}
+
+// idToken is a verified id_token.
+type idToken struct {
+	Subject, Issuer, Nonce string
+	Audience               []string
+	alg                    string
+	claims                 []byte
+}
+
+func (i *idToken) Claims(v any) error { return json.Unmarshal(i.claims, v) }
+
+// VerifyAccessToken checks at_hash: the left half of the hash that
+// belongs to the alg (SHA-512 for EdDSA), base64url.
+func (i *idToken) VerifyAccessToken(at string) error {
+	var c struct {
+		AtHash string `json:"at_hash"`
+	}
+	_ = json.Unmarshal(i.claims, &c)
+	var sum []byte
+	if i.alg == core.AlgEdDSA {
+		h := sha512.Sum512([]byte(at))
+		sum = h[:32]
+	} else {
+		h := sha256.Sum256([]byte(at))
+		sum = h[:16]
+	}
+	if c.AtHash == "" || c.AtHash != base64.RawURLEncoding.EncodeToString(sum) {
+		return fmt.Errorf("at_hash %q does not match", c.AtHash)
+	}
+	return nil
 }
 
 func (e *env) relyingParty(clientID string) *rp {
 	e.t.Helper()
-	ctx := oidc.ClientContext(context.Background(), e.api)
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, e.api)
-	p, err := oidc.NewProvider(ctx, e.base)
-	if err != nil {
-		e.t.Fatalf("go-oidc discovery at %s: %v", e.base, err)
+	m := decodeJSON(e.t, e.get(e.api, "/.well-known/openid-configuration", nil))
+	if m["issuer"] != e.base {
+		e.t.Fatalf("discovery issuer %v, want %s", m["issuer"], e.base)
 	}
-	return &rp{e: e, ctx: ctx, provider: p, cfg: oauth2.Config{
-		ClientID: clientID, ClientSecret: e.secrets[clientID], Endpoint: p.Endpoint(),
-		RedirectURL: confRedirect, Scopes: []string{oidc.ScopeOpenID, "profile", "email"},
-	}}
+	p := &rp{e: e, ctx: context.Background(), clientID: clientID}
+	raw, _ := m["id_token_signing_alg_values_supported"].([]any)
+	for _, a := range raw {
+		s, _ := a.(string)
+		p.algs = append(p.algs, jose.SignatureAlgorithm(s))
+	}
+	return p
 }
 
-func (p *rp) verifier(skipExpiry bool) *oidc.IDTokenVerifier {
-	return p.provider.Verifier(&oidc.Config{ClientID: p.cfg.ClientID, Now: p.e.clock.now, SkipExpiryCheck: skipExpiry})
+// verifyJWS checks a compact JWS against the JWKS fetched now and returns
+// its alg and payload.
+func (e *env) verifyJWS(raw string, algs []jose.SignatureAlgorithm) (string, []byte, error) {
+	jws, err := jose.ParseSignedCompact(raw, algs)
+	if err != nil {
+		return "", nil, err
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(e.get(e.api, "/oauth2/jwks", nil).body, &set); err != nil {
+		return "", nil, err
+	}
+	h := jws.Signatures[0].Header
+	keys := set.Key(h.KeyID)
+	if len(keys) != 1 || keys[0].Algorithm != h.Algorithm {
+		return "", nil, fmt.Errorf("kid %q is not published for %s", h.KeyID, h.Algorithm)
+	}
+	payload, err := jws.Verify(keys[0].Key)
+	return h.Algorithm, payload, err
 }
 
-// login runs the browser part for the RP's authorization URL and returns
-// the code.
-func (p *rp) login(nonce string, opts ...oauth2.AuthCodeOption) string {
+type idVerifier struct {
+	p          *rp
+	skipExpiry bool
+}
+
+func (p *rp) verifier(skipExpiry bool) *idVerifier { return &idVerifier{p, skipExpiry} }
+
+// Verify checks an id_token: signature, iss, aud, exp (at the env's clock).
+func (v *idVerifier) Verify(_ context.Context, raw string) (*idToken, error) {
+	alg, payload, err := v.p.e.verifyJWS(raw, v.p.algs)
+	if err != nil {
+		return nil, err
+	}
+	var c struct {
+		Iss, Sub, Nonce string
+		Aud             any
+		Exp             int64
+	}
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, err
+	}
+	idt := &idToken{Subject: c.Sub, Issuer: c.Iss, Nonce: c.Nonce, alg: alg, claims: payload}
+	switch a := c.Aud.(type) {
+	case string:
+		idt.Audience = []string{a}
+	case []any:
+		for _, x := range a {
+			s, _ := x.(string)
+			idt.Audience = append(idt.Audience, s)
+		}
+	}
+	switch {
+	case c.Iss != v.p.e.base:
+		return nil, fmt.Errorf("iss %q", c.Iss)
+	case !slices.Contains(idt.Audience, v.p.clientID):
+		return nil, fmt.Errorf("aud %v", idt.Audience)
+	case !v.skipExpiry && v.p.e.clock.now().Unix() >= c.Exp:
+		return nil, fmt.Errorf("expired")
+	}
+	return idt, nil
+}
+
+// login runs the browser part for the RP's authorization request and
+// returns the code.
+func (p *rp) login(nonce string) string {
 	e := p.e
 	e.t.Helper()
-	opts = append(opts, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier))
-	u, err := url.Parse(p.cfg.AuthCodeURL("st-1", opts...))
+	q := with(authzQuery(p.clientID, confRedirect, "openid profile email", "st-1"), "nonce", nonce)
+	red := e.loginAndApprove(q)
+	rq := e.location(red).Query()
+	if rq.Get("code") == "" || rq.Get("state") != "st-1" || rq.Get("iss") != e.base {
+		e.t.Fatalf("authorization response %s", red.header.Get("Location"))
+	}
+	return rq.Get("code")
+}
+
+func (p *rp) tokens(r *response) (*token, error) {
+	if r.status != 200 {
+		return nil, fmt.Errorf("token endpoint: %d %s", r.status, r.body)
+	}
+	var t token
+	return &t, json.Unmarshal(r.body, &t)
+}
+
+// exchange redeems code and verifies the id_token, its nonce and at_hash.
+func (p *rp) exchange(code, nonce string) (*token, *idToken) {
+	e := p.e
+	e.t.Helper()
+	tok, err := p.tokens(e.tokenRequest(p.clientID, authBasic, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier}, "redirect_uri": {confRedirect}}))
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	red := e.loginAndApprove(u.Query())
-	q := e.location(red).Query()
-	if q.Get("code") == "" || q.Get("state") != "st-1" || q.Get("iss") != e.base {
-		e.t.Fatalf("authorization response %s", red.header.Get("Location"))
-	}
-	return q.Get("code")
-}
-
-// exchange redeems code with x/oauth2 and verifies the id_token with
-// go-oidc (signature, iss, aud, exp), its nonce and at_hash.
-func (p *rp) exchange(code, nonce string) (*oauth2.Token, *oidc.IDToken) {
-	e := p.e
-	e.t.Helper()
-	tok, err := p.cfg.Exchange(p.ctx, code, oauth2.VerifierOption(verifier))
-	if err != nil {
-		e.t.Fatalf("x/oauth2 Exchange: %v", err)
-	}
-	raw, _ := tok.Extra("id_token").(string)
-	if raw == "" {
+	if tok.IDToken == "" {
 		e.t.Fatal("no id_token in the token response")
 	}
-	idt, err := p.verifier(false).Verify(p.ctx, raw)
+	idt, err := p.verifier(false).Verify(p.ctx, tok.IDToken)
 	if err != nil {
-		e.t.Fatalf("go-oidc Verify: %v", err)
+		e.t.Fatalf("id_token: %v", err)
 	}
 	if idt.Nonce != nonce {
 		e.t.Errorf("nonce = %q, want %q byte for byte", idt.Nonce, nonce)
@@ -158,7 +268,7 @@ type idClaims struct {
 	Exp      int64    `json:"exp"`
 }
 
-func claimsOf(t *testing.T, idt *oidc.IDToken) idClaims {
+func claimsOf(t *testing.T, idt *idToken) idClaims {
 	t.Helper()
 	var c idClaims
 	if err := idt.Claims(&c); err != nil {
@@ -251,7 +361,7 @@ func oidcTests() []test {
 			has("scopes_supported", "openid")
 			has("claims_supported", "sub", "iss", "auth_time", "nonce", "email")
 		}},
-		{"GoOIDCRelyingParty", func(t *testing.T, e *env) {
+		{"RelyingParty", func(t *testing.T, e *env) {
 			p := e.relyingParty(confID)
 			nonce := "n-0S6_WzA2Mj \"é\" +/="
 			before := e.clock.now().Unix()
@@ -269,23 +379,17 @@ func oidcTests() []test {
 			if h := jwtHeader(t, tok.Extra("id_token").(string)); h["alg"] != "RS256" || h["kid"] == "" {
 				t.Errorf("id_token header %v, want RS256 with a kid", h)
 			}
-			ui, err := p.provider.UserInfo(p.ctx, oauth2.StaticTokenSource(tok))
-			if err != nil {
-				t.Fatalf("go-oidc UserInfo: %v", err)
-			}
-			if ui.Subject != idt.Subject || ui.Email != "alice@example.test" || !ui.EmailVerified {
-				t.Errorf("userinfo %+v", ui)
-			}
-			var uc map[string]any
-			_ = ui.Claims(&uc)
-			if uc["name"] != "Alice Liddell" {
-				t.Errorf("userinfo claims %v, want name by scope profile", uc)
+			ur := e.get(e.api, "/oauth2/userinfo", bearer(tok.AccessToken))
+			wantStatus(t, ur, 200)
+			uc := decodeJSON(t, ur)
+			if uc["sub"] != idt.Subject || uc["email"] != "alice@example.test" || uc["email_verified"] != true || uc["name"] != "Alice Liddell" {
+				t.Errorf("userinfo %v", uc)
 			}
 			// Refresh: a new id_token for the same authentication.
 			e.clock.advance(10 * time.Minute)
-			nt, err := p.cfg.TokenSource(p.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken, Expiry: time.Now().Add(-time.Hour)}).Token()
+			nt, err := p.tokens(e.refresh(tok.RefreshToken, ""))
 			if err != nil {
-				t.Fatalf("x/oauth2 refresh: %v", err)
+				t.Fatalf("refresh: %v", err)
 			}
 			raw, _ := nt.Extra("id_token").(string)
 			rid, err := p.verifier(false).Verify(p.ctx, raw)
@@ -450,8 +554,7 @@ func oidcTests() []test {
 			}
 			// A third party verifies it with the JWKS alone (go-oidc's
 			// remote key set).
-			ctx := oidc.ClientContext(context.Background(), e.api)
-			if _, err := oidc.NewRemoteKeySet(ctx, e.path("/oauth2/jwks")).VerifySignature(ctx, tk.access); err != nil {
+			if _, _, err := e.verifyJWS(tk.access, []jose.SignatureAlgorithm{jose.RS256}); err != nil {
 				t.Errorf("JWKS verification of the access token: %v", err)
 			}
 			e.wantMe(tk.access, userName, confID, "openid read")
