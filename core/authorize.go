@@ -42,7 +42,12 @@ func (s *Server) authorize(w Responder, r Request) {
 	c, err := s.getClient(ctx, clientID)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
-			s.errorPage(w, r, 400, ErrInvalidClient, "unknown client")
+			desc := "unknown client"
+			var ce *cimdError
+			if errors.As(err, &ce) {
+				desc = ce.Error()
+			}
+			s.errorPage(w, r, 400, ErrInvalidClient, desc)
 			return
 		}
 		s.log.ErrorContext(ctx, "oauth2kit: client lookup failed", "err", err)

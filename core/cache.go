@@ -70,6 +70,9 @@ func (c *ttlCache[V]) forget(id string) {
 // getClient is Storage.GetClient behind the optional client cache
 // (Config.Caches.Client). Callers get their own copy.
 func (s *Server) getClient(ctx context.Context, id string) (*Client, error) {
+	if s.isCIMDClientID(id) {
+		return s.cimdClient(ctx, id)
+	}
 	now := s.now()
 	if c, ok := s.clients.get(id, now); ok {
 		cp := *c

@@ -28,6 +28,29 @@ type ClientRegistry interface {
 	ListClients(ctx context.Context) ([]*Client, error)
 }
 
+// RegistrationStore is the capability behind dynamic client registration
+// (RFC 7591) and its management API (RFC 7592): a ClientRegistry that can
+// also insert a client only if its ID is free, record a client's first
+// use, and count and expire dynamically registered clients. core/memstore
+// and storage/gorm implement it.
+type RegistrationStore interface {
+	ClientRegistry
+	// CreateClient stores c if no client has its ID, atomically (a unique
+	// insert, never find-then-save); otherwise it returns ErrExists and
+	// changes nothing.
+	CreateClient(ctx context.Context, c *Client) error
+	// MarkClientUsed sets the client's UsedAt to at if it is still zero;
+	// a client already marked keeps its first use. An absent client is
+	// not an error.
+	MarkClientUsed(ctx context.Context, id string, at time.Time) error
+	// CountDynamicClients returns how many clients have Dynamic set.
+	CountDynamicClients(ctx context.Context) (int, error)
+	// DeleteUnusedClients removes, as DeleteClient does, every client with
+	// Dynamic set, UsedAt zero and CreatedAt before createdBefore, and
+	// returns how many it removed.
+	DeleteUnusedClients(ctx context.Context, createdBefore time.Time) (int, error)
+}
+
 // UserGrantStore is the capability behind user-wide grant management
 // (Server.RevokeUser, Server.UserClients, Server.ForgetConsent): a
 // password change, "sign out of all apps", a user's list of authorised
@@ -115,12 +138,14 @@ var ErrNoCapability = fmt.Errorf("oauth2kit: the Storage lacks a capability")
 type capabilities struct {
 	users    UserGrantStore    // nil without
 	sessions LoginSessionStore // nil without
+	reg      RegistrationStore // nil without
 }
 
 func findCapabilities(st Storage) capabilities {
 	var c capabilities
 	c.users, _ = st.(UserGrantStore)
 	c.sessions, _ = st.(LoginSessionStore)
+	c.reg, _ = st.(RegistrationStore)
 	return c
 }
 

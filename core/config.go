@@ -129,6 +129,12 @@ type Config struct {
 	// OIDC makes the server an OpenID Provider. Off unless signing keys
 	// are given.
 	OIDC OIDC
+	// Registration configures dynamic client registration (RFC 7591 and
+	// 7592); off by default.
+	Registration Registration
+	// CIMD configures client ID metadata documents (clients whose
+	// client_id is the https URL of their metadata); off by default.
+	CIMD CIMD
 
 	// Logger receives security events (code replay, refresh reuse, storage
 	// failures). Tokens, codes, secrets and passwords are never logged.
@@ -168,6 +174,11 @@ type Paths struct {
 	// same JSON as Metadata (with OIDC on). Default:
 	// /.well-known/openid-configuration.
 	OpenIDConfiguration string
+	// Registration is the dynamic client registration endpoint
+	// (default /register, served when Registration.Policy is not
+	// RegistrationOff); a client's registration_client_uri is this URL
+	// with its client_id in the query.
+	Registration string
 	// Metadata serves the authorization server metadata (RFC 8414).
 	// Default: /.well-known/oauth-authorization-server.
 	Metadata string

@@ -81,9 +81,16 @@ type AuthorizationRequest struct {
 	Form url.Values
 	// ProcessLoginURL is where the login and consent forms post.
 	ProcessLoginURL string
-	p               pending
-	sess            string // the browser session the request is bound to
-	srv             *Server
+	// Unverified is set on the consent step for a client whose name and
+	// URIs are only its own claims (dynamically registered, or described
+	// by a client ID metadata document): the page should say so and show
+	// RedirectHost, the host the authorization will be sent to, as the
+	// client's real identity.
+	Unverified   bool
+	RedirectHost string
+	p            pending
+	sess         string // the browser session the request is bound to
+	srv          *Server
 	// The exchange the request belongs to: seal sets the session cookie on
 	// w when the browser has no session yet.
 	w Responder
@@ -175,7 +182,8 @@ func (s *Server) processLogin(w Responder, r Request) {
 	}
 	p.once = onceSig(g, p.nonce)
 	ctx := r.Context()
-	if _, err := s.getClient(ctx, p.clientID); err != nil {
+	client, err := s.getClient(ctx, p.clientID)
+	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			s.errorPage(w, r, 400, ErrInvalidClient, "unknown client")
 			return
@@ -195,7 +203,12 @@ func (s *Server) processLogin(w Responder, r Request) {
 			if prev, err := s.store.GetConsent(ctx, p.userID, p.clientID); err == nil && prev != "" {
 				remembered = unionScope(prev, p.scope)
 			}
-			if err := s.store.SaveConsent(ctx, p.userID, p.clientID, remembered); err != nil {
+			// A client that names itself gets no lasting consent: the
+			// next authorization asks again (R65).
+			if _, remember := s.unverifiedClient(client); remember {
+				err = s.store.SaveConsent(ctx, p.userID, p.clientID, remembered)
+			}
+			if err != nil {
 				s.log.ErrorContext(ctx, "oauth2kit: saving consent failed", "err", err)
 				e := storageError(err)
 				s.redirectError(w, p, e.code, e.desc)
@@ -289,6 +302,18 @@ func (s *Server) SendLogin(w Responder, r Request, ar *AuthorizationRequest, lr 
 			return
 		}
 		forced := p.oidc != nil && (hasScope(p.oidc.Prompt, "consent") || len(extraClaims(&p)) > 0) && ar.UserID == ""
+		client, cerr := s.getClient(ctx, p.clientID)
+		if cerr != nil {
+			s.log.ErrorContext(ctx, "oauth2kit: client lookup failed", "err", cerr)
+			e := storageError(cerr)
+			if errors.Is(cerr, ErrNotFound) {
+				e = oerr(400, ErrInvalidClient, "unknown client")
+			}
+			s.redirectError(w, &p, e.code, e.desc)
+			return
+		}
+		unverified, remember := s.unverifiedClient(client)
+		forced = forced || !remember
 		if _, covered := narrowScope(p.scope, approved); err != nil || !covered || forced {
 			// The login form that led here is used up: posting it again
 			// would otherwise show a second consent page (or, once consent
@@ -299,6 +324,7 @@ func (s *Server) SendLogin(w Responder, r Request, ar *AuthorizationRequest, lr 
 			// Bound to the same session as the login (whose cookie may be
 			// set by this very response when Login calls SendGrant).
 			next := s.newAuthorizationRequest(&p, ar.sess, w, r)
+			next.Unverified, next.RedirectHost = unverified, redirectHost(p.redirect)
 			setPageHeaders(w)
 			cp.Consent(w, r, next)
 			next.detach()

@@ -35,6 +35,9 @@ func (s *Server) buildMetadata() []byte {
 	o.strList("revocation_endpoint_auth_methods_supported", auth)
 	o.strList("introspection_endpoint_auth_methods_supported", auth[:2])
 	o.boolean("authorization_response_iss_parameter_supported", true)
+	if c.CIMD.Enabled {
+		o.boolean("client_id_metadata_document_supported", true)
+	}
 	if len(c.Scopes) > 0 { // RFC 8414: omitted when the server has no fixed list
 		o.strList("scopes_supported", c.Scopes)
 	} else if c.OIDC.enabled() { // OpenID Discovery requires the member

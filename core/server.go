@@ -35,6 +35,10 @@ type Server struct {
 	bufPool  sync.Pool
 	signing  atomic.Pointer[keySet] // nil without OIDC
 	rotateMu sync.Mutex             // one RotateKeys at a time
+
+	regThrottle *throttle // registrations per address; nil without registration
+	usedClients sync.Map  // dynamic client IDs whose first use is recorded
+	cimd        *cimdResolver
 }
 
 // New builds a Server. store persists clients, grants and tokens; auth is
@@ -43,6 +47,9 @@ func New(cfg Config, store Storage, auth Authenticator) (*Server, error) {
 	routes := builtinEndpoints
 	if cfg.OIDC.enabled() {
 		routes = append(slices.Clip(routes), oidcEndpoints...)
+	}
+	if cfg.Registration.Policy != RegistrationOff {
+		routes = append(slices.Clip(routes), &epRegistration)
 	}
 	return newServer(cfg, store, auth, builtinGrants, routes)
 }
@@ -95,6 +102,12 @@ func newServer(cfg Config, store Storage, auth Authenticator, grants *grantRegis
 		return nil, errors.New("oauth2kit: Config.AccessTokenFormat jwt needs Config.OIDC.SigningKeys")
 	}
 	s.access = sealedFormat{s}
+	if err := s.checkRegistration(); err != nil {
+		return nil, err
+	}
+	if err := s.setupCIMD(); err != nil {
+		return nil, err
+	}
 	md := s.buildMetadata()
 	s.metadata.Store(&md)
 	return s, nil

@@ -136,6 +136,23 @@ type Client struct {
 	// byte for byte.
 	PostLogoutRedirectURIs []string
 	CreatedAt              time.Time
+
+	// Dynamic marks a client registered through dynamic client
+	// registration (RFC 7591): its name and URIs are its own claims, so
+	// the consent page shows it as unverified and consent is never
+	// remembered for it by default.
+	Dynamic bool
+	// RegistrationTokenHash is the SHA-256 (hex) of the client's
+	// registration access token (RFC 7592); the token itself is never
+	// stored. Empty for clients not registered dynamically.
+	RegistrationTokenHash string
+	// Metadata is the client metadata as registered (a JSON object of the
+	// RFC 7591 members), which the registration management API returns. A
+	// store keeps it as it gets it.
+	Metadata string
+	// UsedAt is when the client first obtained a token (zero: never), so
+	// that dynamically registered clients nobody used can expire.
+	UsedAt time.Time
 }
 
 // AllowsGrant reports whether the client may use grant type gt.

@@ -52,6 +52,7 @@ func (s *Server) token(w Responder, r Request) {
 		sendError(w, e, legacy)
 		return
 	}
+	s.noteClientUsed(r.Context(), c)
 	o := newJSON(512)
 	o.str("access_token", res.access)
 	o.str("token_type", "Bearer")

@@ -7,11 +7,13 @@ require (
 	github.com/gin-gonic/gin v1.12.0
 	github.com/gofiber/fiber/v2 v2.52.15
 	github.com/labstack/echo/v4 v4.16.0
+	github.com/modelcontextprotocol/go-sdk v1.8.0
 	github.com/oauth2kit/oauth2kit v0.0.0
 	github.com/oauth2kit/oauth2kit/adapters/echo v0.0.0
 	github.com/oauth2kit/oauth2kit/adapters/fiber v0.0.0
 	github.com/oauth2kit/oauth2kit/adapters/gin v0.0.0
 	github.com/oauth2kit/oauth2kit/adapters/nethttp v0.0.0
+	github.com/oauth2kit/oauth2kit/mcpauth v0.0.0
 	github.com/oauth2kit/oauth2kit/storage/gorm v0.0.0
 	golang.org/x/crypto v0.59.0
 	golang.org/x/oauth2 v0.38.0
@@ -22,6 +24,7 @@ require (
 )
 
 require (
+	code.dny.dev/ssrf v0.3.0 // indirect
 	filippo.io/edwards25519 v1.2.0 // indirect
 	github.com/bytedance/gopkg v0.1.3 // indirect
 	github.com/bytedance/sonic v1.15.0 // indirect
@@ -36,6 +39,7 @@ require (
 	github.com/go-sql-driver/mysql v1.10.1 // indirect
 	github.com/goccy/go-json v0.10.5 // indirect
 	github.com/goccy/go-yaml v1.19.2 // indirect
+	github.com/google/jsonschema-go v0.4.3 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
@@ -59,11 +63,14 @@ require (
 	github.com/quic-go/qpack v0.6.0 // indirect
 	github.com/quic-go/quic-go v0.59.1 // indirect
 	github.com/rivo/uniseg v0.2.0 // indirect
+	github.com/segmentio/asm v1.1.3 // indirect
+	github.com/segmentio/encoding v0.5.4 // indirect
 	github.com/twitchyliquid64/golang-asm v0.15.1 // indirect
 	github.com/ugorji/go/codec v1.3.1 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	github.com/valyala/fasthttp v1.78.0 // indirect
 	github.com/valyala/fasttemplate v1.2.2 // indirect
+	github.com/yosida95/uritemplate/v3 v3.0.2 // indirect
 	go.mongodb.org/mongo-driver/v2 v2.5.0 // indirect
 	golang.org/x/arch v0.22.0 // indirect
 	golang.org/x/net v0.62.0 // indirect
@@ -80,5 +87,6 @@ replace (
 	github.com/oauth2kit/oauth2kit/adapters/fiber => ../adapters/fiber
 	github.com/oauth2kit/oauth2kit/adapters/gin => ../adapters/gin
 	github.com/oauth2kit/oauth2kit/adapters/nethttp => ../adapters/nethttp
+	github.com/oauth2kit/oauth2kit/mcpauth => ../mcpauth
 	github.com/oauth2kit/oauth2kit/storage/gorm => ../storage/gorm
 )

@@ -128,6 +128,7 @@ func Run(t *testing.T, mount Mount) {
 		{"OIDC", oidcTests},
 		{"Sessions", sessionTests},
 		{"OIDCConformance", conformanceTests},
+		{"Registration", registrationTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

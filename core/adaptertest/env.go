@@ -189,6 +189,7 @@ func (e *env) buildServer(baseURL string) *core.Server {
 		Logger:       slog.New(slog.DiscardHandler),
 		OIDC:         core.OIDC{SigningKeys: suiteKeys(t), Claims: aliceClaims},
 		Resources:    []core.Resource{{URI: ResourceAudience, Scopes: []string{"read", "write"}}},
+		Registration: core.Registration{Policy: core.RegistrationOpen},
 	}, e.store, app)
 	if err != nil {
 		t.Fatalf("adaptertest: core.New with issuer %q: %v", baseURL, err)

@@ -4,8 +4,8 @@
 // family revocations and login sessions are dropped by a sweep that runs
 // as writes happen.
 //
-// It implements the capabilities core.ClientRegistry, core.UserGrantStore
-// and core.LoginSessionStore.
+// It implements the capabilities core.ClientRegistry,
+// core.RegistrationStore, core.UserGrantStore and core.LoginSessionStore.
 package memstore
 
 import (
@@ -40,6 +40,7 @@ type Store struct {
 var (
 	_ core.Storage           = (*Store)(nil)
 	_ core.ClientRegistry    = (*Store)(nil)
+	_ core.RegistrationStore = (*Store)(nil)
 	_ core.UserGrantStore    = (*Store)(nil)
 	_ core.LoginSessionStore = (*Store)(nil)
 )
@@ -94,26 +95,37 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	if _, ok := s.clients[id]; !ok {
 		return core.ErrNotFound
 	}
-	delete(s.clients, id)
+	s.deleteClientsLocked(map[string]struct{}{id: {}})
+	return nil
+}
+
+// deleteClientsLocked removes the clients in ids with their consents,
+// codes and refresh tokens, in one pass over each map however many
+// clients go (DeleteUnusedClients may remove thousands at once). The
+// caller holds the write lock.
+func (s *Store) deleteClientsLocked(ids map[string]struct{}) {
+	has := func(id string) bool { _, ok := ids[id]; return ok }
+	for id := range ids {
+		delete(s.clients, id)
+	}
 	for k := range s.consents {
-		if k[1] == id {
+		if has(k[1]) {
 			delete(s.consents, k)
 		}
 	}
-	// Its codes and refresh tokens go too, so a client registered later
+	// Their codes and refresh tokens go too, so a client registered later
 	// under the same id cannot use them. (Access tokens already issued run
 	// out on their own, within the access-token lifetime.)
 	for k, g := range s.grants {
-		if g.shared.Value().clientID == id {
+		if has(g.shared.Value().clientID) {
 			delete(s.grants, k)
 		}
 	}
 	for k, rt := range s.refresh {
-		if rt.shared.Value().clientID == id {
+		if has(rt.shared.Value().clientID) {
 			delete(s.refresh, k)
 		}
 	}
-	return nil
 }
 
 // AddClient registers (or replaces) a client: SaveClient without a

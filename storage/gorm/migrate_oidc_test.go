@@ -8,10 +8,12 @@ import (
 	gormstore "github.com/oauth2kit/oauth2kit/storage/gorm"
 )
 
-var newColumns = [][2]string{{"oauth2_clients", "id_token_signed_response_alg"}, {"oauth2_clients", "access_token_format"}, {"oauth2_grants", "oidc"}, {"oauth2_refresh_tokens", "oidc"}, {"oauth2_grants", "resource"}, {"oauth2_refresh_tokens", "resource"}, {"oauth2_clients", "post_logout_redirect_uris"}}
+var newColumns = [][2]string{{"oauth2_clients", "id_token_signed_response_alg"}, {"oauth2_clients", "access_token_format"}, {"oauth2_grants", "oidc"}, {"oauth2_refresh_tokens", "oidc"}, {"oauth2_grants", "resource"}, {"oauth2_refresh_tokens", "resource"}, {"oauth2_clients", "post_logout_redirect_uris"},
+	{"oauth2_clients", "is_dynamic"}, {"oauth2_clients", "registration_token_hash"}, {"oauth2_clients", "metadata"}, {"oauth2_clients", "used_at"}}
 
-// Migrate adds the OIDC columns to tables of the previous
-// schema that hold rows; old rows read back as "".
+// Migrate adds the OIDC and dynamic registration columns to tables of the
+// previous schema that hold rows; old rows read back as "" (and as static
+// clients never used, which registration expiry leaves alone).
 func TestMigrateAddsOIDCColumns(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *testDB) {
 		db := d.connect(t)
@@ -67,6 +69,13 @@ func TestMigrateAddsOIDCColumns(t *testing.T) {
 		if err != nil || cl.IDTokenSignedResponseAlg != "" || cl.PostLogoutRedirectURIs != nil {
 			t.Errorf("old client: %v %+v", err, cl)
 		}
+		if err == nil && (cl.Dynamic || cl.RegistrationTokenHash != "" || cl.Metadata != "" || !cl.UsedAt.IsZero()) {
+			t.Errorf("old client has registration fields: %+v", cl)
+		}
+		if !m.HasIndex("oauth2_clients", "idx_oauth2_clients_dynamic") {
+			t.Error("Migrate over the previous schema did not create idx_oauth2_clients_dynamic")
+		}
+		checkLegacyRegistration(t, s, "old-client", now)
 		g, err := s.RedeemCode(bg, "legacy-code", now, func(g *core.Grant) (*core.RefreshToken, error) {
 			if g.OIDC != "" {
 				t.Errorf("legacy grant OIDC %q", g.OIDC)
@@ -111,11 +120,34 @@ func TestMigrateAddsOIDCColumns(t *testing.T) {
 		if rt, err := s.GetRefreshToken(bg, "older-binary"); err != nil || rt.OIDC != "" {
 			t.Errorf("older-binary rt: %v %+v", err, rt)
 		}
-		if cl, err := s.GetClient(bg, "older-binary"); err != nil || cl.PostLogoutRedirectURIs != nil {
+		if cl, err := s.GetClient(bg, "older-binary"); err != nil || cl.PostLogoutRedirectURIs != nil || cl.Dynamic || cl.Metadata != "" || !cl.UsedAt.IsZero() {
 			t.Errorf("older-binary client: %v %+v", err, cl)
 		}
+		checkLegacyRegistration(t, s, "older-binary", now)
 		if !m.HasTable("oauth2_login_sessions") {
 			t.Error("Migrate over the previous schema did not create oauth2_login_sessions")
 		}
 	})
+}
+
+// checkLegacyRegistration checks the registration methods on a client row
+// without the registration columns (NULL in all four): it is not counted
+// as dynamic, DeleteUnusedClients keeps it, and MarkClientUsed records its
+// first use without touching the rest.
+func checkLegacyRegistration(t *testing.T, s *gormstore.Store, id string, now time.Time) {
+	t.Helper()
+	n, err := s.CountDynamicClients(bg)
+	if err != nil || n != 0 {
+		t.Errorf("CountDynamicClients over legacy rows: %d, %v; want 0", n, err)
+	}
+	if n, err := s.DeleteUnusedClients(bg, now.Add(time.Hour)); err != nil || n != 0 {
+		t.Errorf("DeleteUnusedClients over legacy rows: %d, %v; want 0", n, err)
+	}
+	if err := s.MarkClientUsed(bg, id, now); err != nil {
+		t.Errorf("MarkClientUsed of legacy client %s: %v", id, err)
+	}
+	cl, err := s.GetClient(bg, id)
+	if err != nil || !cl.UsedAt.Equal(now) || cl.Dynamic || cl.Name != "Old" {
+		t.Errorf("legacy client %s after MarkClientUsed: %v %+v", id, err, cl)
+	}
 }

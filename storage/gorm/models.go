@@ -120,10 +120,23 @@ func (t *optText) Scan(src any) error {
 // three databases keep); zero creation times are stored as NULL, as MySQL
 // refuses or mangles year 1 in some modes. Lists are JSON text. The text
 // columns added after the first release (id_token_signed_response_alg,
-// access_token_format, oidc, post_logout_redirect_uris) are nullable
-// (optText), so that Migrate can add them to tables that hold rows: those
-// rows read back as the empty string (an empty list).
+// access_token_format, oidc, post_logout_redirect_uris,
+// registration_token_hash, metadata) are nullable (optText), so that
+// Migrate can add them to tables that hold rows: those rows read back as
+// the empty string (an empty list).
 
+// clientRow is a registered client. The dynamic client registration
+// columns (is_dynamic, registration_token_hash, metadata, used_at) came
+// after the first release and are nullable like the other late columns: a
+// row without them (written before they existed, or by an older binary
+// during an upgrade) is a client registered statically, never used.
+// is_dynamic is written as true or false, never NULL; used_at is NULL
+// until the client's first use. metadata is the registered JSON kept as
+// text, not in a JSON column type, which would rewrite it (PostgreSQL's
+// jsonb reorders members and drops spaces). The index (is_dynamic,
+// used_at, created_at) serves CountDynamicClients and
+// DeleteUnusedClients, which registration traffic anyone can send makes
+// frequent and the table large: one range of it each, no table scan.
 type clientRow struct {
 	ID                       ident    `gorm:"column:id;primaryKey;not null;size:128"`
 	Name                     string   `gorm:"column:name;type:text;not null"`
@@ -138,7 +151,11 @@ type clientRow struct {
 	IDTokenSignedResponseAlg optText  `gorm:"column:id_token_signed_response_alg;type:text"`
 	AccessTokenFormat        optText  `gorm:"column:access_token_format;type:text"`
 	PostLogoutRedirectURIs   optText  `gorm:"column:post_logout_redirect_uris;type:text"`
-	Created                  *timeCol `gorm:"column:created_at"`
+	Created                  *timeCol `gorm:"column:created_at;index:idx_oauth2_clients_dynamic,priority:3"`
+	Dynamic                  *bool    `gorm:"column:is_dynamic;index:idx_oauth2_clients_dynamic,priority:1"`
+	RegistrationTokenHash    optText  `gorm:"column:registration_token_hash;type:text"`
+	Metadata                 optText  `gorm:"column:metadata;type:text"`
+	UsedAt                   *timeCol `gorm:"column:used_at;index:idx_oauth2_clients_dynamic,priority:2"`
 }
 
 func (clientRow) TableName() string { return tableClients }
@@ -274,6 +291,7 @@ func decodeList(s string) ([]string, error) {
 }
 
 func clientRowOf(c *core.Client) (*clientRow, error) {
+	dynamic := c.Dynamic // the row must not point into the caller's client
 	r := &clientRow{
 		ID:                       ident(c.ID),
 		Name:                     c.Name,
@@ -285,6 +303,10 @@ func clientRowOf(c *core.Client) (*clientRow, error) {
 		IDTokenSignedResponseAlg: optText(c.IDTokenSignedResponseAlg),
 		AccessTokenFormat:        optText(c.AccessTokenFormat),
 		Created:                  nullTime(c.CreatedAt),
+		Dynamic:                  &dynamic,
+		RegistrationTokenHash:    optText(c.RegistrationTokenHash),
+		Metadata:                 optText(c.Metadata),
+		UsedAt:                   nullTime(c.UsedAt),
 	}
 	var err error
 	if r.RedirectURIs, err = encodeList(c.RedirectURIs); err != nil {
@@ -316,6 +338,10 @@ func (r *clientRow) client() (*core.Client, error) {
 		IDTokenSignedResponseAlg: string(r.IDTokenSignedResponseAlg),
 		AccessTokenFormat:        string(r.AccessTokenFormat),
 		CreatedAt:                fromNull(r.Created),
+		Dynamic:                  r.Dynamic != nil && *r.Dynamic, // NULL: a row from before the column
+		RegistrationTokenHash:    string(r.RegistrationTokenHash),
+		Metadata:                 string(r.Metadata),
+		UsedAt:                   fromNull(r.UsedAt),
 	}
 	var err error
 	if c.RedirectURIs, err = decodeList(r.RedirectURIs); err != nil {

@@ -185,23 +185,38 @@ func (s *Store) SaveClient(ctx context.Context, c *core.Client) error {
 // transaction. It returns core.ErrNotFound if there is no such client.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	return s.writeTx(ctx, nil, func(tx *gorm.DB) error {
-		res := tx.Where("id = ?", id).Delete(&clientRow{})
-		if res.Error != nil {
-			return res.Error
+		deleted, err := deleteClient(tx, id, "")
+		if err == nil && !deleted {
+			err = core.ErrNotFound
 		}
-		if res.RowsAffected == 0 {
-			return core.ErrNotFound
-		}
-		// Its codes and refresh tokens go too, so a client registered later
-		// under the same id cannot use them. (Access tokens already issued
-		// run out on their own, within the access-token lifetime.)
-		for _, m := range []any{&consentRow{}, &grantRow{}, &refreshRow{}} {
-			if err := tx.Where("client_id = ?", id).Delete(m).Error; err != nil {
-				return err
-			}
-		}
-		return nil
+		return err
 	})
+}
+
+// deleteClient deletes, in the transaction tx, the client id if its row
+// also matches the condition cond with args ("" for none), and then the
+// consents, codes and refresh tokens of id. It reports whether there was
+// such a row. DeleteClient and DeleteUnusedClients share it, so that a
+// client expired unused goes exactly as a deleted one does; the condition
+// lets the latter re-check, in the DELETE itself, what it selected.
+func deleteClient(tx *gorm.DB, id, cond string, args ...any) (bool, error) {
+	q := tx.Where("id = ?", id)
+	if cond != "" {
+		q = q.Where(cond, args...)
+	}
+	res := q.Delete(&clientRow{})
+	if res.Error != nil || res.RowsAffected == 0 {
+		return false, res.Error
+	}
+	// Its codes and refresh tokens go too, so a client registered later
+	// under the same id cannot use them. (Access tokens already issued run
+	// out on their own, within the access-token lifetime.)
+	for _, m := range []any{&consentRow{}, &grantRow{}, &refreshRow{}} {
+		if err := tx.Where("client_id = ?", id).Delete(m).Error; err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // ListClients implements core.ClientRegistry: every registered client,

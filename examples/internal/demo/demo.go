@@ -6,6 +6,7 @@ package demo
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -100,10 +101,50 @@ func Me(info *core.TokenInfo) []byte {
 // Main runs an example: "client …" commands, or the server, mounted by
 // mount. It exits the process.
 func Main(mount func(*App) Runner) {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, mount))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, mount, nil))
 }
 
-func run(args []string, stdout, stderr io.Writer, mount func(*App) Runner) int {
+// MainWith is Main for an example that adds to the server's
+// configuration (the MCP example's resource and scope): configure runs
+// on the demo's Config just before core.New.
+func MainWith(configure func(*core.Config), mount func(*App) Runner) {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, mount, configure))
+}
+
+// options are the server flags beyond address, database, issuer and keys.
+type options struct {
+	registration       string // off, open, token
+	initialAccessToken string
+	cimdAllowLoopback  bool
+	configure          func(*core.Config)
+}
+
+// apply sets registration and client ID metadata documents on cfg.
+func (o *options) apply(cfg *core.Config) error {
+	switch o.registration {
+	case "off":
+	case "open":
+		cfg.Registration.Policy = core.RegistrationOpen
+	case "token":
+		if len(o.initialAccessToken) < 16 {
+			return errors.New("-registration token needs -initial-access-token (at least 16 characters)")
+		}
+		want := []byte(o.initialAccessToken)
+		cfg.Registration.Policy = core.RegistrationInitialToken
+		cfg.Registration.InitialAccessToken = func(_ context.Context, tok string) (bool, error) {
+			return subtle.ConstantTimeCompare([]byte(tok), want) == 1, nil
+		}
+	default:
+		return fmt.Errorf("-registration %q: want off, open or token", o.registration)
+	}
+	cfg.CIMD = core.CIMD{Enabled: true, AllowLoopbackForTests: o.cimdAllowLoopback}
+	if o.configure != nil {
+		o.configure(cfg)
+	}
+	return nil
+}
+
+func run(args []string, stdout, stderr io.Writer, mount func(*App) Runner, configure func(*core.Config)) int {
 	if len(args) > 0 && args[0] == "client" {
 		return clientCommand(args[1:], stdout, stderr)
 	}
@@ -116,13 +157,17 @@ func run(args []string, stdout, stderr io.Writer, mount func(*App) Runner) int {
 	dsn := fs.String("db", "oauth2kit-demo.db", "SQLite file path, or postgres://… / mysql://… DSN")
 	issuer := fs.String("issuer", "", "issuer URL (default http://<addr>)")
 	keys := fs.String("keys", "", "key file (generated if absent; default oauth2kit-demo.keys next to a SQLite file)")
+	opts := options{configure: configure}
+	fs.StringVar(&opts.registration, "registration", "open", "dynamic client registration: open, token (initial access token) or off")
+	fs.StringVar(&opts.initialAccessToken, "initial-access-token", "", "the initial access token of -registration token")
+	fs.BoolVar(&opts.cimdAllowLoopback, "cimd-allow-loopback", false, "tests only: fetch client ID metadata documents from loopback addresses")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, *addr, *dsn, *issuer, *keys, stdout, log, mount); err != nil {
+	if err := serve(ctx, *addr, *dsn, *issuer, *keys, &opts, stdout, log, mount); err != nil {
 		log.Error("demo: server failed", "err", err)
 		return 1
 	}
@@ -160,7 +205,7 @@ func openStore(ctx context.Context, dsn string) (*gormstore.Store, func(), error
 	return st, func() { sqlDB.Close() }, nil
 }
 
-func serve(ctx context.Context, addr, dsn, issuer, keysPath string, stdout io.Writer, log *slog.Logger, mount func(*App) Runner) error {
+func serve(ctx context.Context, addr, dsn, issuer, keysPath string, opts *options, stdout io.Writer, log *slog.Logger, mount func(*App) Runner) error {
 	// Listen first, so "-addr 127.0.0.1:0" gets a real port into the
 	// default issuer.
 	ln, err := net.Listen("tcp", addr)
@@ -194,6 +239,9 @@ func serve(ctx context.Context, addr, dsn, issuer, keysPath string, stdout io.Wr
 	if err := kf.ApplySigning(&cfg); err != nil {
 		return fmt.Errorf("loading signing keys: %w", err)
 	}
+	if err := opts.apply(&cfg); err != nil {
+		return err
+	}
 	srv, err := core.New(cfg, st, auth)
 	if err != nil {
 		return err
@@ -219,7 +267,12 @@ func serve(ctx context.Context, addr, dsn, issuer, keysPath string, stdout io.Wr
 	purgeCtx, stopPurge := context.WithCancel(context.Background())
 	defer stopPurge()
 	go PurgeEvery(purgeCtx, time.Minute, func(ctx context.Context) error {
-		_, err := st.Purge(ctx, time.Now())
+		if _, err := st.Purge(ctx, time.Now()); err != nil {
+			return err
+		}
+		// Registered clients nobody used expire (open registration is an
+		// abuse target).
+		_, err := srv.PurgeRegistrations(ctx)
 		return err
 	}, log)
 
