@@ -208,5 +208,10 @@ func (f *Fetcher) fetch(raw string) (*Result, error) {
 	if int64(len(body)) > f.opts.MaxBytes {
 		return nil, fmt.Errorf("%w: over %d bytes", ErrTooLarge, f.opts.MaxBytes)
 	}
+	// An answer that raced in as the deadline passed is still late: the
+	// time bound is a promise about every answer the fetcher accepts.
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("fetch: %w", err)
+	}
 	return &Result{Body: body, CacheControl: res.Header.Get("Cache-Control"), Expires: res.Header.Get("Expires")}, nil
 }
