@@ -174,6 +174,8 @@ func fetchReason(err error) string {
 	switch {
 	case errors.Is(err, fetch.ErrURL):
 		return "the URL may not be fetched"
+	case errors.Is(err, fetch.ErrAddress):
+		return "the URL's host is not a public address on port 443"
 	case errors.Is(err, fetch.ErrStatus):
 		return "the document's server did not answer 200"
 	case errors.Is(err, fetch.ErrTooLarge):

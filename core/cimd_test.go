@@ -571,7 +571,7 @@ func TestCIMDLoopbackRefusedWithoutTestSwitch(t *testing.T) {
 	e, _ := newCIMDEnv(t, s, withLog(&logs), func(c *core.Config) { c.CIMD.AllowLoopbackForTests = false })
 	for _, id := range []string{s.id(), strings.Replace(s.id(), "127.0.0.1", "localhost", 1)} {
 		w := e.authorize(codeQuery(id, cimdRedirect, "read", "st"))
-		wantCIMDRefusal(t, w, "could not be fetched")
+		wantCIMDRefusal(t, w, "not a public address on port 443")
 	}
 	if h, c := s.hits.Load(), s.conns.Load(); h != 0 || c != 0 {
 		t.Errorf("%d requests, %d connections reached the loopback server", h, c)

@@ -104,6 +104,14 @@ func (s *Server) checkRequest(r Request, audience string, scopes []string) (*Tok
 	// authorization server from a 401 alone.
 	if rerr != nil && strings.HasPrefix(rerr.WWWAuthenticate, "Bearer ") {
 		if u := s.resourceMetadataURL(audience); u != "" {
+			// At such a resource a 401 also names the scopes it needs, as
+			// the 403 does, so that a client asks for them at once: the MCP
+			// specification's scope selection reads them from this first
+			// challenge. (Elsewhere a request without credentials gets the
+			// realm alone, RFC 6750 §3.1.)
+			if rerr.Status == 401 && len(scopes) > 0 && !strings.Contains(rerr.WWWAuthenticate, ` scope="`) {
+				rerr.WWWAuthenticate += `, scope="` + safeDescription(strings.Join(scopes, " ")) + `"`
+			}
 			rerr.WWWAuthenticate += `, resource_metadata="` + u + `"`
 		}
 	}

@@ -185,8 +185,16 @@ func TestProtectedResourceMetadata(t *testing.T) {
 	if rerr == nil || rerr.Status != 401 || !strings.Contains(rerr.WWWAuthenticate, `resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"`) {
 		t.Errorf("challenge at the resource: %+v", rerr)
 	}
-	_, rerr = e.srv.CheckRequest(&fakeReq{method: "GET", path: "/api", hdr: http.Header{}})
-	if rerr == nil || strings.Contains(rerr.WWWAuthenticate, "resource_metadata") {
+	if strings.Contains(rerr.WWWAuthenticate, "scope=") {
+		t.Errorf("scope named where the resource requires none: %q", rerr.WWWAuthenticate)
+	}
+	// With required scopes, the first 401 names them (MCP scope selection).
+	_, rerr = e.srv.CheckRequestFor(&fakeReq{method: "GET", path: "/mcp", hdr: http.Header{}}, mcpRes, "read")
+	if rerr == nil || rerr.Status != 401 || !strings.HasSuffix(rerr.WWWAuthenticate, `, scope="read", resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"`) {
+		t.Errorf("challenge with a scope: %+v", rerr)
+	}
+	_, rerr = e.srv.CheckRequest(&fakeReq{method: "GET", path: "/api", hdr: http.Header{}}, "read")
+	if rerr == nil || strings.Contains(rerr.WWWAuthenticate, "resource_metadata") || strings.Contains(rerr.WWWAuthenticate, "scope=") {
 		t.Errorf("challenge at the default audience: %+v", rerr)
 	}
 }

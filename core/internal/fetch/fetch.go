@@ -38,6 +38,10 @@ var (
 	ErrURL      = errors.New("fetch: URL not allowed")
 	ErrStatus   = errors.New("fetch: the answer is not 200")
 	ErrTooLarge = errors.New("fetch: the document is too large")
+	// ErrAddress is a connection the address check refused: the name
+	// resolved to a loopback, private or other special-use address, or
+	// the port is not 443.
+	ErrAddress = errors.New("fetch: the address may not be connected to")
 )
 
 // Options bound a Fetcher; zero values are the defaults.
@@ -192,6 +196,9 @@ func (f *Fetcher) fetch(raw string) (*Result, error) {
 	req.Header.Set("Accept", "application/json")
 	res, err := f.client.Do(req)
 	if err != nil {
+		if errors.Is(err, ssrf.ErrProhibitedIP) || errors.Is(err, ssrf.ErrProhibitedPort) || errors.Is(err, ssrf.ErrProhibitedNetwork) {
+			return nil, fmt.Errorf("%w: %w", ErrAddress, err)
+		}
 		return nil, fmt.Errorf("fetch: %w", err)
 	}
 	defer res.Body.Close()

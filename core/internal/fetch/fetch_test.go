@@ -48,8 +48,8 @@ func TestRefusesInternalAddresses(t *testing.T) {
 	port := ts.URL[strings.LastIndex(ts.URL, ":")+1:]
 	f := New(Options{TLS: ts.Client().Transport.(*http.Transport).TLSClientConfig})
 	for _, u := range []string{ts.URL, "https://localhost:" + port + "/", "https://127.0.0.1/", "https://[::1]/", "https://169.254.169.254/latest/meta-data/", "https://10.0.0.1/", "https://192.168.1.1/"} {
-		if _, err := f.Get(context.Background(), u); err == nil {
-			t.Errorf("%s: fetched", u)
+		if _, err := f.Get(context.Background(), u); !errors.Is(err, ErrAddress) {
+			t.Errorf("%s: %v, want ErrAddress", u, err)
 		}
 	}
 	if hits.Load() != 0 {
