@@ -137,21 +137,11 @@ func (s *Server) register(w Responder, r Request) {
 			return
 		}
 	}
-	body, e := s.readRegistration(r)
+	body, md, e := s.registrationMetadata(r)
+	if e == nil && (body.ClientID != "" || body.ClientSecret != "") {
+		e = regError(ErrInvalidClientMetadata, "client_id and client_secret are assigned by the server")
+	}
 	if e != nil {
-		sendError(w, e, false)
-		return
-	}
-	if body.ClientID != "" || body.ClientSecret != "" {
-		sendError(w, regError(ErrInvalidClientMetadata, "client_id and client_secret are assigned by the server"), false)
-		return
-	}
-	md, e := s.applyStatement(ctx, body)
-	if e != nil {
-		sendError(w, e, false)
-		return
-	}
-	if e := s.validateMetadata(md); e != nil {
 		sendError(w, e, false)
 		return
 	}
@@ -205,6 +195,21 @@ func invalidTokenError(s *Server, desc string) *oauthError {
 	e := oerr(401, ErrInvalidToken, desc)
 	e.challenge = `Bearer realm="` + safeDescription(s.cfg.Realm) + `", error="invalid_token"`
 	return e
+}
+
+// registrationMetadata reads a registration (or update) and returns its
+// body and the metadata to register: a software statement's claims
+// applied, validated, defaults filled in.
+func (s *Server) registrationMetadata(r Request) (*registrationBody, *ClientMetadata, *oauthError) {
+	body, e := s.readRegistration(r)
+	if e != nil {
+		return nil, nil, e
+	}
+	md, e := s.applyStatement(r.Context(), body)
+	if e == nil {
+		e = s.validateMetadata(md)
+	}
+	return body, md, e
 }
 
 // readRegistration reads a JSON registration body.
@@ -583,25 +588,15 @@ func (s *Server) manageRegistration(w Responder, r Request) {
 
 func (s *Server) updateRegistration(w Responder, r Request, prev *Client) {
 	ctx := r.Context()
-	body, e := s.readRegistration(r)
+	body, md, e := s.registrationMetadata(r)
+	switch {
+	case e != nil:
+	case body.ClientID != prev.ID:
+		e = regError(ErrInvalidClientMetadata, "client_id must be the registered client's")
+	case body.ClientSecret != "" && (prev.Public || !VerifySecret(prev.SecretHash, body.ClientSecret)):
+		e = regError(ErrInvalidClientMetadata, "client_secret is not the client's")
+	}
 	if e != nil {
-		sendError(w, e, false)
-		return
-	}
-	if body.ClientID != prev.ID {
-		sendError(w, regError(ErrInvalidClientMetadata, "client_id must be the registered client's"), false)
-		return
-	}
-	if body.ClientSecret != "" && (prev.Public || !VerifySecret(prev.SecretHash, body.ClientSecret)) {
-		sendError(w, regError(ErrInvalidClientMetadata, "client_secret is not the client's"), false)
-		return
-	}
-	md, e := s.applyStatement(ctx, body)
-	if e != nil {
-		sendError(w, e, false)
-		return
-	}
-	if e := s.validateMetadata(md); e != nil {
 		sendError(w, e, false)
 		return
 	}

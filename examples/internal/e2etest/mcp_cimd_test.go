@@ -20,7 +20,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -66,7 +65,7 @@ func TestMCPClientIDMetadataDocument(t *testing.T) {
 
 	env := []string{"SSL_CERT_FILE=" + ca.file}
 	db := filepath.Join(t.TempDir(), "demo.db")
-	s := cimdStart(t, bin, env, "-addr", "127.0.0.1:0", "-db", db, "-cimd-allow-loopback")
+	s := StartEnv(t, bin, env, "-addr", "127.0.0.1:0", "-db", db, "-cimd-allow-loopback")
 
 	t.Run("SDKClient", func(t *testing.T) { testCIMDClient(t, s, docs, good) })
 
@@ -107,7 +106,7 @@ func TestMCPClientIDMetadataDocument(t *testing.T) {
 			docURL = docs.URL + path
 		}
 		d.serve(path, cimdDocument(docURL))
-		s2 := cimdStart(t, bin, env, "-addr", "127.0.0.1:0", "-db", filepath.Join(t.TempDir(), "demo.db"))
+		s2 := StartEnv(t, bin, env, "-addr", "127.0.0.1:0", "-db", filepath.Join(t.TempDir(), "demo.db"))
 		p := newBrowser(t).get(t, cimdAuthorizeURL(s2, docURL, mcpScope))
 		if p.status != http.StatusBadRequest || p.header.Get("Location") != "" || !strings.Contains(p.body, "client metadata document") {
 			t.Errorf("authorize with the loopback client_id %s without -cimd-allow-loopback: HTTP %d, Location %q, want a 400 page about the client metadata document:\n%s",
@@ -264,7 +263,7 @@ func TestMCPStepUp(t *testing.T) {
 	docs := newCIMDDocServer(t, ca)
 	docURL := docs.URL + cimdDocPath
 	docs.serve(cimdDocPath, cimdDocument(docURL))
-	s := cimdStart(t, bin, []string{"SSL_CERT_FILE=" + ca.file},
+	s := StartEnv(t, bin, []string{"SSL_CERT_FILE=" + ca.file},
 		"-addr", "127.0.0.1:0", "-db", filepath.Join(t.TempDir(), "demo.db"), "-cimd-allow-loopback")
 	resource := s.Issuer + "/mcp"
 	prm := s.Issuer + mcpPRMPath
@@ -807,69 +806,4 @@ func newCIMDCA(t *testing.T) *cimdCA {
 		t.Fatal(err)
 	}
 	return c
-}
-
-// cimdStart is Start with env added to the process's environment (Start
-// passes the test's own): SSL_CERT_FILE, which Go reads for the system
-// roots on Linux, so the kit's fetcher trusts the throwaway CA.
-func cimdStart(t *testing.T, bin string, env []string, args ...string) *Server {
-	t.Helper()
-	s := &Server{done: make(chan struct{})}
-	s.cmd = exec.Command(bin, args...)
-	s.cmd.Dir = t.TempDir()
-	s.cmd.Env = append(os.Environ(), env...)
-	s.cmd.Stdout = &s.stdout
-	s.cmd.Stderr = &s.stderr
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", bin, err)
-	}
-	go func() {
-		_ = s.cmd.Wait()
-		s.state = s.cmd.ProcessState
-		close(s.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-s.done:
-		default:
-			_ = s.cmd.Process.Kill()
-			<-s.done
-		}
-		if t.Failed() {
-			t.Logf("%s %s: log:\n%s", filepath.Base(bin), strings.Join(args, " "), s.stderr.String())
-		}
-	})
-
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		out := s.stdout.String()
-		l, i, c := listenRe.FindStringSubmatch(out), issuerRe.FindStringSubmatch(out), clientRe.FindStringSubmatch(out)
-		if l != nil && i != nil && c != nil {
-			s.Addr, s.Issuer, s.ClientID, s.ClientSecret = l[1], i[1], c[1], c[2]
-			s.Base = "http://" + s.Addr
-			break
-		}
-		select {
-		case <-s.done:
-			t.Fatalf("%s exited (%v) before printing its address, issuer and demo client:\n%s", filepath.Base(bin), s.state, s.stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s printed no address, issuer and demo client within 30s", filepath.Base(bin))
-		}
-	}
-	client := &http.Client{Timeout: 2 * time.Second}
-	for {
-		res, err := client.Get(s.Base + MetadataPath)
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s%s did not answer 200 within 30s (last: %v)", s.Base, MetadataPath, statusOrErr(res, err))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -118,9 +118,19 @@ var (
 // still running; its log (stderr) is shown if the test failed.
 func Start(t testing.TB, bin string, args ...string) *Server {
 	t.Helper()
+	return StartEnv(t, bin, nil, args...)
+}
+
+// StartEnv is Start with env ("NAME=value") added to the process's
+// environment (SSL_CERT_FILE, for a test CA).
+func StartEnv(t testing.TB, bin string, env []string, args ...string) *Server {
+	t.Helper()
 	s := &Server{done: make(chan struct{})}
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Dir = t.TempDir()
+	if env != nil {
+		s.cmd.Env = append(os.Environ(), env...)
+	}
 	s.cmd.Stdout = &s.stdout
 	s.cmd.Stderr = &s.stderr
 	if err := s.cmd.Start(); err != nil {
