@@ -30,6 +30,10 @@ type TokenInfo struct {
 	// ClientCredentials is set on tokens of the client_credentials grant:
 	// no user is involved, and UserID is empty.
 	ClientCredentials bool
+	// JKT is the RFC 7638 thumbprint of the DPoP key the token is bound to
+	// (cnf.jkt, RFC 9449 §6), empty for a bearer token. A bound token is
+	// accepted only with a proof of that key.
+	JKT string
 	// userinfoClaims are the claim names the claims request parameter
 	// asked userinfo for (space-separated).
 	userinfoClaims string
@@ -76,6 +80,9 @@ const (
 	atVersion             = 1
 	flagDraft10           = 1
 	flagClientCredentials = 2
+	// flagBound marks a token bound to a DPoP key: its thumbprint follows
+	// AdditionalInfo (tokens without the flag never carry it).
+	flagBound = 4
 )
 
 func (f sealedFormat) recognizes(tok string) bool {
@@ -96,6 +103,9 @@ func (f sealedFormat) mint(t TokenInfo) (string, string, error) {
 	if t.ClientCredentials {
 		flags |= flagClientCredentials
 	}
+	if t.JKT != "" {
+		flags |= flagBound
+	}
 	w.num(atVersion)
 	w.num(flags)
 	w.num(t.IssuedAt.Unix())
@@ -108,6 +118,9 @@ func (f sealedFormat) mint(t TokenInfo) (string, string, error) {
 	w.str(t.GrantID)
 	w.str(t.TokenID)
 	w.str(t.AdditionalInfo)
+	if t.JKT != "" {
+		w.str(t.JKT)
+	}
 	if t.userinfoClaims != "" {
 		w.str(t.userinfoClaims) // optional trailing field: older tokens end before it
 	}
@@ -140,6 +153,11 @@ func (f sealedFormat) open(tok string) (TokenInfo, error) {
 	info.GrantID = r.str()
 	info.TokenID = r.str()
 	info.AdditionalInfo = r.str()
+	if flags&flagBound != 0 {
+		if info.JKT = r.str(); info.JKT == "" {
+			return info, errBadToken
+		}
+	}
 	if !r.bad && r.off < len(r.s) {
 		info.userinfoClaims = r.str()
 	}

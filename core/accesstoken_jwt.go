@@ -40,6 +40,9 @@ type jwtClaims struct {
 	Info     string `json:"info"`
 	CC       bool   `json:"cc"`
 	UIC      string `json:"uic"`
+	Cnf      struct {
+		JKT string `json:"jkt"`
+	} `json:"cnf"`
 }
 
 // recognizes: a compact JWS starts with the base64url of `{"`, and no
@@ -68,6 +71,12 @@ func (f jwtFormat) mint(t TokenInfo) (string, string, error) {
 		o.boolean("cc", true)
 	}
 	o.strIf("uic", t.userinfoClaims)
+	if t.JKT != "" { // RFC 9449 §6.1
+		o.key("cnf")
+		o.b = append(o.b, `{"jkt":`...)
+		o.b = appendJSONString(o.b, t.JKT)
+		o.b = append(o.b, '}')
+	}
 	sg := f.s.signing.Load().signer(f.s.cfg.OIDC.AccessTokenAlg)
 	if sg == nil { // the set is checked for it when installed; never a panic
 		return "", "", errors.New("no signing key for JWT access tokens")
@@ -90,7 +99,7 @@ func (f jwtFormat) open(tok string) (TokenInfo, error) {
 	}
 	info := TokenInfo{
 		Issuer: c.Iss, Audience: c.Aud, UserID: c.Sub, ClientID: c.ClientID, Scope: c.Scope,
-		GrantID: c.GID, TokenID: c.Jti, AdditionalInfo: c.Info, ClientCredentials: c.CC, userinfoClaims: c.UIC,
+		GrantID: c.GID, TokenID: c.Jti, AdditionalInfo: c.Info, ClientCredentials: c.CC, userinfoClaims: c.UIC, JKT: c.Cnf.JKT,
 		IssuedAt: time.Unix(c.Iat, 0), ExpiresAt: time.Unix(c.Exp, 0),
 	}
 	if c.CC {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Authorize is the authorization endpoint (RFC 6749 §4.1.1), GET or POST.
@@ -39,6 +40,13 @@ func (s *Server) authorize(w Responder, r Request) {
 		return
 	}
 	ctx := r.Context()
+	if s.isCIMDClientID(clientID) {
+		if wait := s.cimd.failures.blocked("", r.RemoteAddr(), s.now()); wait > 0 {
+			w.SetHeader("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+			s.errorPage(w, r, 429, ErrInvalidClient, "too many unusable client metadata documents from this address; retry later")
+			return
+		}
+	}
 	c, err := s.getClient(ctx, clientID)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
@@ -46,6 +54,7 @@ func (s *Server) authorize(w Responder, r Request) {
 			var ce *cimdError
 			if errors.As(err, &ce) {
 				desc = ce.Error()
+				s.cimd.failures.fail("", r.RemoteAddr(), s.now())
 			}
 			s.errorPage(w, r, 400, ErrInvalidClient, desc)
 			return
@@ -78,7 +87,14 @@ func (s *Server) authorize(w Responder, r Request) {
 	draft10 := s.profileOf(c) == ProfileDraft10
 	p := &pending{clientID: c.ID, clientName: c.Name, sentURI: sent, redirect: redirect, state: f.get("state"), draft10: draft10}
 	// From here on the redirect URI is trusted: errors go back to the
-	// client, in the response mode it asked for.
+	// client, in the response mode it asked for. Except for a client that
+	// registered itself: its redirect URI is whatever its registrant
+	// chose, and an error sent there without the user having seen a page
+	// would make the server an open redirector (RFC 9700 §4.11.2). Its
+	// errors are pages until the user decides on the consent page.
+	if unverified, _ := s.unverifiedClient(c); unverified {
+		p.pageReq = r
+	}
 	switch f.get("response_mode") {
 	case "", "query":
 	case "form_post":

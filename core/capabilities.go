@@ -51,6 +51,22 @@ type RegistrationStore interface {
 	DeleteUnusedClients(ctx context.Context, createdBefore time.Time) (int, error)
 }
 
+// ReplayCache is the capability behind every "accepted only once" check
+// that must hold across instances: DPoP proof jti (RFC 9449 §11.1), client
+// assertion jti (RFC 7523 §3), one-time request_uri (RFC 9126). One
+// primitive serves them all: remember a key for a while, atomically.
+// core/memstore and storage/gorm implement it.
+type ReplayCache interface {
+	// Remember records key until the time until and reports true, unless
+	// key is already recorded with an until after now, in which case it
+	// changes nothing and reports false. It is atomic: of any number of
+	// concurrent calls with one key, on one instance or many, exactly one
+	// reports true (a unique insert whose row count decides, never a
+	// lookup followed by a save). Keys are at most 256 bytes; a store may
+	// drop records whose until has passed.
+	Remember(ctx context.Context, key string, now, until time.Time) (bool, error)
+}
+
 // UserGrantStore is the capability behind user-wide grant management
 // (Server.RevokeUser, Server.UserClients, Server.ForgetConsent): a
 // password change, "sign out of all apps", a user's list of authorised
@@ -139,6 +155,7 @@ type capabilities struct {
 	users    UserGrantStore    // nil without
 	sessions LoginSessionStore // nil without
 	reg      RegistrationStore // nil without
+	replay   ReplayCache       // nil without
 }
 
 func findCapabilities(st Storage) capabilities {
@@ -146,6 +163,7 @@ func findCapabilities(st Storage) capabilities {
 	c.users, _ = st.(UserGrantStore)
 	c.sessions, _ = st.(LoginSessionStore)
 	c.reg, _ = st.(RegistrationStore)
+	c.replay, _ = st.(ReplayCache)
 	return c
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,11 @@ const (
 	maxCIMDEntries = 4096
 )
 
+// cimdFailuresPerAddr is how many unusable documents an address may name
+// per 10 minutes before its requests for unknown documents are refused
+// without a fetch.
+const cimdFailuresPerAddr = 20
+
 // cimdTimeout bounds one document fetch (R66: at most 5 s); a variable so
 // tests can make "slow" mean milliseconds.
 var cimdTimeout = 5 * time.Second
@@ -44,10 +50,14 @@ func (e *cimdError) Error() string { return "client metadata document: " + e.rea
 func (e *cimdError) Unwrap() error { return ErrNotFound }
 
 type cimdResolver struct {
-	fetcher *fetch.Fetcher
-	maxAge  time.Duration
-	mu      sync.Mutex
-	cache   map[string]cimdEntry
+	// failures counts the addresses whose authorization requests named
+	// documents that could not be used: each costs the server a fetch
+	// (up to 5 s of one of 16 slots), so one address may not keep asking.
+	failures *throttle
+	fetcher  *fetch.Fetcher
+	maxAge   time.Duration
+	mu       sync.Mutex
+	cache    map[string]cimdEntry
 }
 
 type cimdEntry struct {
@@ -66,8 +76,9 @@ func (s *Server) setupCIMD() error {
 	s.cimd = &cimdResolver{
 		fetcher: fetch.New(fetch.Options{MaxBytes: maxCIMDBytes, Timeout: cimdTimeout,
 			AllowLoopbackForTests: c.AllowLoopbackForTests, TLS: c.TLS}),
-		maxAge: c.MaxCacheAge,
-		cache:  map[string]cimdEntry{},
+		maxAge:   c.MaxCacheAge,
+		cache:    map[string]cimdEntry{},
+		failures: newThrottle(0, cimdFailuresPerAddr, false, 10*time.Minute),
 	}
 	return nil
 }
@@ -175,7 +186,9 @@ func fetchReason(err error) string {
 	case errors.Is(err, fetch.ErrURL):
 		return "the URL may not be fetched"
 	case errors.Is(err, fetch.ErrAddress):
-		return "the URL's host is not a public address on port 443"
+		// Said like any other failure: telling "resolves to a private
+		// address" apart would map the internal network for anyone.
+		return "the document could not be fetched"
 	case errors.Is(err, fetch.ErrStatus):
 		return "the document's server did not answer 200"
 	case errors.Is(err, fetch.ErrTooLarge):
@@ -228,6 +241,9 @@ type cimdDocument struct {
 	ClientID              string          `json:"client_id"`
 	ClientSecret          json.RawMessage `json:"client_secret,omitempty"`
 	ClientSecretExpiresAt json.RawMessage `json:"client_secret_expires_at,omitempty"`
+	// TokenEndpointAuthSigningAlg is validated, not kept (as at
+	// registration).
+	TokenEndpointAuthSigningAlg string `json:"token_endpoint_auth_signing_alg,omitempty"`
 }
 
 // parseCIMD validates a document fetched from id and returns its client.
@@ -244,10 +260,11 @@ func (s *Server) parseCIMD(id string, body []byte) (*Client, error) {
 	}
 	md := &doc.ClientMetadata
 	switch md.TokenEndpointAuthMethod {
-	case "", "none":
-		md.TokenEndpointAuthMethod = "none"
-	case "private_key_jwt":
-		return nil, &cimdError{"private_key_jwt is not supported by this server yet; use none"}
+	case "", AuthNone:
+		md.TokenEndpointAuthMethod = AuthNone
+	case AuthPrivateKeyJWT:
+		// Checked by validateMetadata: jwks or jwks_uri, and a server
+		// that can spend assertion jtis.
 	default:
 		return nil, &cimdError{"a client metadata document cannot use a shared secret"}
 	}
@@ -257,12 +274,35 @@ func (s *Server) parseCIMD(id string, body []byte) (*Client, error) {
 	if e := s.validateMetadata(md); e != nil {
 		return nil, &cimdError{e.desc}
 	}
+	if e := s.checkAuthSigningAlg(doc.TokenEndpointAuthSigningAlg); e != nil {
+		return nil, &cimdError{e.desc}
+	}
+	if slices.Contains(md.GrantTypes, GrantClientCredentials) {
+		// Whoever controls a URL can publish a document: tokens without
+		// a user are for clients this server registered.
+		return nil, &cimdError{"a client metadata document cannot use client_credentials"}
+	}
 	scopes, _ := parseScope(md.Scope)
-	return &Client{
-		ID: id, Name: md.ClientName, RedirectURIs: md.RedirectURIs, Public: true,
+	c := &Client{
+		ID: id, Name: md.ClientName, RedirectURIs: md.RedirectURIs, Public: true, AuthMethod: md.TokenEndpointAuthMethod,
 		GrantTypes: md.GrantTypes, Scopes: scopes, IDTokenSignedResponseAlg: md.IDTokenSignedResponseAlg,
 		PostLogoutRedirectURIs: md.PostLogoutRedirectURIs, Metadata: string(body),
-	}, nil
+	}
+	if md.TokenEndpointAuthMethod == AuthPrivateKeyJWT {
+		// Confidential: it proves possession of a key the document
+		// names, never a shared secret.
+		c.Public = false
+		if md.JWKS != nil {
+			raw, err := json.Marshal(md.JWKS)
+			if err != nil {
+				return nil, &cimdError{"the document's jwks cannot be used"}
+			}
+			c.JWKS = string(raw)
+		} else {
+			c.JWKSURI = md.JWKSURI
+		}
+	}
+	return c, nil
 }
 
 // redirectHost is the host the consent page names for an unverified

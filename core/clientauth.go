@@ -15,9 +15,14 @@ type clientAuth struct {
 }
 
 // authenticateClient authenticates the client of a token, revocation or
-// introspection request: HTTP Basic (form-urlencoded id and secret) or
-// client_id/client_secret in the body, never both; public clients send
-// client_id only. Failures are counted for throttling.
+// introspection request: HTTP Basic (form-urlencoded id and secret),
+// client_id/client_secret in the body, or a client assertion in the body
+// (private_key_jwt, RFC 7523 §2.2: see clientassert.go), never two of
+// them; public clients send client_id only. A client authenticates only by
+// the method it is registered for: a private_key_jwt client never with a
+// secret, a client with a secret never with an assertion (both secret
+// methods are accepted for a client with a secret). Failures are counted
+// for throttling.
 func (s *Server) authenticateClient(r Request, f *params, allowPublic bool) (clientAuth, *oauthError) {
 	// The challenge is built only on the failure paths that send it: a
 	// concatenation here cost an allocation on every token request.
@@ -35,6 +40,12 @@ func (s *Server) authenticateClient(r Request, f *params, allowPublic bool) (cli
 		return clientAuth{}, badRequest("more than one Authorization header")
 	}
 	bodyID, bodySecret := f.get("client_id"), f.get("client_secret")
+	if at, a := f.get("client_assertion_type"), f.get("client_assertion"); at != "" || a != "" {
+		if len(hdrs) == 1 || bodySecret != "" {
+			return clientAuth{}, badRequest("use one client authentication method, not two")
+		}
+		return s.authenticateAssertion(r, bodyID, at, a)
+	}
 	var id, secret string
 	basic := false
 	if len(hdrs) == 1 {
@@ -102,7 +113,12 @@ func (s *Server) verifyClient(r Request, id, secret string, basic, legacyRaw, al
 	ok := false
 	switch {
 	case c.Public:
-		ok = secret == "" && allowPublic && !legacyRaw
+		ok = secret == "" && allowPublic && !legacyRaw && (c.AuthMethod == "" || c.AuthMethod == AuthNone)
+	case !secretMethod(c.AuthMethod):
+		// A private_key_jwt client (or one of a method this server does
+		// not know) never authenticates with a secret. Hashing anyway
+		// keeps the answer as slow as a wrong secret's.
+		VerifySecret(dummyHash, secret)
 	case legacyRaw:
 		ok = c.LegacyBasicSecret && s.profileOf(c) == ProfileDraft10 && VerifySecret(c.SecretHash, secret)
 	default:
@@ -119,6 +135,12 @@ func (s *Server) verifyClient(r Request, id, secret string, basic, legacyRaw, al
 		return clientAuth{}, invalid(basic)
 	}
 	return clientAuth{client: c, viaBasic: basic}, nil
+}
+
+// secretMethod reports whether a confidential client registered with
+// method authenticates with its secret.
+func secretMethod(method string) bool {
+	return method == "" || method == AuthClientSecretBasic || method == AuthClientSecretPost
 }
 
 // decodeBasic decodes Basic credentials: base64 of "id:secret" where both

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/oauth2kit/oauth2kit/core/internal/fetch"
+	"github.com/oauth2kit/oauth2kit/core/internal/jose"
 )
 
 // ClientSpec describes a client to register (NewClient).
@@ -61,6 +64,15 @@ type ClientSpec struct {
 	// PostLogoutRedirectURIs are where RP-initiated logout may return the
 	// browser to; the same rules as RedirectURIs.
 	PostLogoutRedirectURIs []string
+	// AuthMethod is AuthPrivateKeyJWT for a client that authenticates
+	// with signed JWTs (RFC 7523) by a key of JWKS (a JSON JWK Set of
+	// public keys) or JWKSURI (https); such a client gets no secret.
+	// Empty: a secret (confidential) or none (Public).
+	AuthMethod    string
+	JWKS, JWKSURI string
+	// DPoPBoundAccessTokens refuses the client tokens not bound to a DPoP
+	// key (RFC 9449).
+	DPoPBoundAccessTokens bool
 }
 
 // NewClient validates spec and returns the client to store and, for a
@@ -83,6 +95,7 @@ func newClient(spec ClientSpec, grants *grantRegistry) (*Client, string, error) 
 		AccessTokenFormat:        spec.AccessTokenFormat,
 		PostLogoutRedirectURIs:   slices.Clone(spec.PostLogoutRedirectURIs),
 		CreatedAt:                time.Now().UTC(),
+		DPoPBoundAccessTokens:    spec.DPoPBoundAccessTokens,
 	}
 	if c.ID == "" {
 		id, err := newClientID()
@@ -129,6 +142,31 @@ func newClient(spec ClientSpec, grants *grantRegistry) (*Client, string, error) 
 		}
 	}
 	c.Scopes = append([]string(nil), spec.Scopes...)
+	switch spec.AuthMethod {
+	case "":
+		if spec.JWKS != "" || spec.JWKSURI != "" {
+			return nil, "", errors.New("keys (JWKS, JWKSURI) are for AuthMethod private_key_jwt")
+		}
+	case AuthPrivateKeyJWT:
+		switch {
+		case spec.Public || spec.Secret != "":
+			return nil, "", errors.New("a private_key_jwt client is confidential and has no secret")
+		case (spec.JWKS == "") == (spec.JWKSURI == ""):
+			return nil, "", errors.New("a private_key_jwt client needs exactly one of JWKS and JWKSURI")
+		case spec.JWKS != "":
+			if err := jose.CheckPublicJWKS([]byte(spec.JWKS)); err != nil {
+				return nil, "", fmt.Errorf("JWKS: %w", err)
+			}
+		default:
+			if _, err := fetch.CheckURL(spec.JWKSURI); err != nil {
+				return nil, "", fmt.Errorf("JWKSURI: %w", err)
+			}
+		}
+		c.AuthMethod, c.JWKS, c.JWKSURI = AuthPrivateKeyJWT, spec.JWKS, spec.JWKSURI
+		return c, "", nil
+	default:
+		return nil, "", fmt.Errorf("AuthMethod %q: want empty or %q", spec.AuthMethod, AuthPrivateKeyJWT)
+	}
 	if spec.Public {
 		if spec.Secret != "" {
 			return nil, "", errors.New("a public client has no secret")

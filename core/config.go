@@ -135,6 +135,11 @@ type Config struct {
 	// CIMD configures client ID metadata documents (clients whose
 	// client_id is the https URL of their metadata); off by default.
 	CIMD CIMD
+	// DPoP configures sender-constrained tokens (RFC 9449); off by
+	// default.
+	DPoP DPoP
+	// ClientAssertions configures private_key_jwt client authentication.
+	ClientAssertions ClientAssertions
 
 	// Logger receives security events (code replay, refresh reuse, storage
 	// failures). Tokens, codes, secrets and passwords are never logged.

@@ -25,7 +25,7 @@ func (s *Server) clientCredentials(_ context.Context, c *Client, f *params) (*to
 	if err != nil {
 		return nil, oerr(500, ErrServerError, "the server could not complete the request")
 	}
-	at, e := s.mintFor(c, TokenInfo{Scope: scope, GrantID: fam, ClientCredentials: true, Audience: aud}, s.now())
+	at, e := s.mintFor(c, TokenInfo{Scope: scope, GrantID: fam, ClientCredentials: true, Audience: aud, JKT: f.dpopJKT}, s.now())
 	if e != nil {
 		return nil, e
 	}

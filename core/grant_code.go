@@ -88,10 +88,17 @@ func (s *Server) exchangeCode(ctx context.Context, c *Client, f *params) (*token
 			return nil, err
 		}
 		res.refresh = tok
-		return &RefreshToken{
+		rt := &RefreshToken{
 			Sig: sig, FamilyID: g.ID, ClientID: c.ID, UserID: g.UserID, Scope: g.Scope,
 			AdditionalInfo: g.AdditionalInfo, OIDC: g.OIDC, Resource: g.Resource, CreatedAt: now, ExpiresAt: now.Add(s.cfg.Lifetimes.RefreshToken),
-		}, nil
+		}
+		if c.Public {
+			// A public client has no credentials of its own: the key is
+			// what keeps its refresh token from working for a thief
+			// (RFC 9449 §5).
+			rt.JKT = f.dpopJKT
+		}
+		return rt, nil
 	}
 	sigs := s.codeSigs(code, c)
 	if len(sigs) == 0 {
@@ -133,7 +140,7 @@ func (s *Server) exchangeCode(ctx context.Context, c *Client, f *params) (*token
 		s.log.ErrorContext(ctx, "oauth2kit: redeeming a code failed", "err", err)
 		return nil, storageError(err)
 	}
-	at, e := s.issueAccess(c, g.UserID, g.Scope, g.ID, g.AdditionalInfo, aud, userinfoClaimsOf(g.OIDC), now)
+	at, e := s.issueAccess(c, g.UserID, g.Scope, g.ID, g.AdditionalInfo, aud, userinfoClaimsOf(g.OIDC), f.dpopJKT, now)
 	if e != nil {
 		return nil, e
 	}

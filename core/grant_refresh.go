@@ -35,6 +35,10 @@ func (s *Server) refresh(ctx context.Context, c *Client, f *params) (*tokenResul
 			checkErr = badGrant("the refresh token is invalid, expired or revoked")
 			return nil, checkErr
 		}
+		if old.JKT != "" && old.JKT != f.dpopJKT {
+			checkErr = badGrant("the refresh token is bound to a DPoP key: send a proof of that key")
+			return nil, checkErr
+		}
 		scope, ok := narrowScope(requested, old.Scope)
 		if !ok {
 			checkErr = oerr(400, ErrInvalidScope, "the requested scope exceeds the granted scope")
@@ -54,7 +58,7 @@ func (s *Server) refresh(ctx context.Context, c *Client, f *params) (*tokenResul
 		// access token is narrowed (RFC 6749 §6).
 		return &RefreshToken{
 			Sig: nsig, FamilyID: old.FamilyID, ClientID: c.ID, UserID: old.UserID, Scope: old.Scope,
-			AdditionalInfo: old.AdditionalInfo, OIDC: old.OIDC, Resource: old.Resource, CreatedAt: now, ExpiresAt: now.Add(s.cfg.Lifetimes.RefreshToken),
+			AdditionalInfo: old.AdditionalInfo, OIDC: old.OIDC, Resource: old.Resource, JKT: old.JKT, CreatedAt: now, ExpiresAt: now.Add(s.cfg.Lifetimes.RefreshToken),
 		}, nil
 	})
 	switch {
@@ -80,7 +84,7 @@ func (s *Server) refresh(ctx context.Context, c *Client, f *params) (*tokenResul
 		s.log.ErrorContext(ctx, "oauth2kit: rotating a refresh token failed", "err", err)
 		return nil, storageError(err)
 	}
-	at, e := s.issueAccess(c, old.UserID, res.scope, old.FamilyID, old.AdditionalInfo, aud, userinfoClaimsOf(old.OIDC), now)
+	at, e := s.issueAccess(c, old.UserID, res.scope, old.FamilyID, old.AdditionalInfo, aud, userinfoClaimsOf(old.OIDC), f.dpopJKT, now)
 	if e != nil {
 		return nil, e
 	}

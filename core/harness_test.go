@@ -171,8 +171,18 @@ func (e *env) do(r *fakeReq) *fakeResp {
 	if w.sends != 1 {
 		e.t.Fatalf("%s %s: Send called %d times", r.method, r.path, w.sends)
 	}
-	if sc := w.hdr.Get("Set-Cookie"); sc != "" {
-		e.cookie = strings.Split(sc, ";")[0]
+	// The browser keeps every cookie by name: the session cookie of a
+	// pending request and, with OIDC, the login session cookie.
+	for _, sc := range w.hdr.Values("Set-Cookie") {
+		nv := strings.Split(sc, ";")[0]
+		name, _, _ := strings.Cut(nv, "=")
+		kept := []string{}
+		for _, c := range strings.Split(e.cookie, "; ") {
+			if n, _, _ := strings.Cut(c, "="); c != "" && n != name {
+				kept = append(kept, c)
+			}
+		}
+		e.cookie = strings.Join(append(kept, nv), "; ")
 	}
 	return w
 }

@@ -69,12 +69,22 @@ func (s *Server) introspect(w Responder, r Request) {
 		if !info.ClientCredentials {
 			o.str("username", info.UserID)
 		}
-		o.str("token_type", "Bearer")
+		if info.JKT != "" {
+			o.str("token_type", "DPoP")
+		} else {
+			o.str("token_type", "Bearer")
+		}
 		o.num("exp", info.ExpiresAt.Unix())
 		o.num("iat", info.IssuedAt.Unix())
 		o.str("iss", info.Issuer)
 		o.str("aud", info.Audience)
 		o.str("jti", info.TokenID)
+		if info.JKT != "" { // RFC 9449 §6.2
+			o.key("cnf")
+			o.b = append(o.b, `{"jkt":`...)
+			o.b = appendJSONString(o.b, info.JKT)
+			o.b = append(o.b, '}')
+		}
 	case strings.HasPrefix(tok, prefixRefresh+"."):
 		sig, ok := s.keys.opaqueSig(prefixRefresh, tok)
 		if !ok {

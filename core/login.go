@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"crypto/hmac"
 	"errors"
 	"html"
@@ -302,17 +303,11 @@ func (s *Server) SendLogin(w Responder, r Request, ar *AuthorizationRequest, lr 
 			return
 		}
 		forced := p.oidc != nil && (hasScope(p.oidc.Prompt, "consent") || len(extraClaims(&p)) > 0) && ar.UserID == ""
-		client, cerr := s.getClient(ctx, p.clientID)
-		if cerr != nil {
-			s.log.ErrorContext(ctx, "oauth2kit: client lookup failed", "err", cerr)
-			e := storageError(cerr)
-			if errors.Is(cerr, ErrNotFound) {
-				e = oerr(400, ErrInvalidClient, "unknown client")
-			}
+		unverified, remember, e := s.consentPolicy(ctx, p.clientID)
+		if e != nil {
 			s.redirectError(w, &p, e.code, e.desc)
 			return
 		}
-		unverified, remember := s.unverifiedClient(client)
 		forced = forced || !remember
 		if _, covered := narrowScope(p.scope, approved); err != nil || !covered || forced {
 			// The login form that led here is used up: posting it again
@@ -332,6 +327,22 @@ func (s *Server) SendLogin(w Responder, r Request, ar *AuthorizationRequest, lr 
 		}
 	}
 	s.issueCode(w, r, &p)
+}
+
+// consentPolicy looks the client up for the consent step: whether it is
+// unverified (its page must say so) and whether a consent to it may be
+// remembered (skipping the page next time).
+func (s *Server) consentPolicy(ctx context.Context, clientID string) (unverified, remember bool, e *oauthError) {
+	c, err := s.getClient(ctx, clientID)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return false, false, oerr(400, ErrInvalidClient, "unknown client")
+		}
+		s.log.ErrorContext(ctx, "oauth2kit: client lookup failed", "err", err)
+		return false, false, storageError(err)
+	}
+	unverified, remember = s.unverifiedClient(c)
+	return unverified, remember, nil
 }
 
 // formMargin keeps a used form's record a little past the form's expiry,

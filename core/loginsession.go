@@ -195,6 +195,11 @@ func (s *Server) silentLogin(w Responder, r Request, p *pending) bool {
 	}
 	p.oidc, p.userID = &c, ls.UserID
 	if _, ok := s.auth.(ConsentPrompter); ok {
+		unverified, remember, e := s.consentPolicy(ctx, p.clientID)
+		if e != nil {
+			s.redirectError(w, p, e.code, e.desc)
+			return true
+		}
 		approved, err := s.store.GetConsent(ctx, ls.UserID, p.clientID)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			s.log.ErrorContext(ctx, "oauth2kit: consent lookup failed", "err", err)
@@ -202,13 +207,16 @@ func (s *Server) silentLogin(w Responder, r Request, p *pending) bool {
 			s.redirectError(w, p, e.code, e.desc)
 			return true
 		}
-		if _, covered := narrowScope(p.scope, approved); err != nil || !covered || len(extraClaims(p)) > 0 {
+		// An unverified client's consent is never taken as given (R65),
+		// stored or not.
+		if _, covered := narrowScope(p.scope, approved); err != nil || !covered || len(extraClaims(p)) > 0 || !remember {
 			if none {
 				s.redirectError(w, p, ErrConsentRequired, "the user must approve the request")
 				return true
 			}
 			// SSO: the consent page, for the session's user.
 			next := s.newAuthorizationRequest(p, s.sessionOf(r), w, r)
+			next.Unverified, next.RedirectHost = unverified, redirectHost(p.redirect)
 			setPageHeaders(w)
 			s.auth.(ConsentPrompter).Consent(w, r, next)
 			next.detach()

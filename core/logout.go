@@ -105,6 +105,14 @@ func (s *Server) endSession(w Responder, r Request) {
 	// Proven to come from the relying party: a valid id_token_hint for the
 	// user of this browser's session (or there is no session to end).
 	proven := hint != "" && (ls == nil || ls.UserID == hintSub)
+	// A self-registered client's post-logout URI is its registrant's
+	// choice and its id_tokens are anyone's for the asking: the user
+	// confirms before being sent there.
+	if c != nil && post != "" {
+		if unverified, _ := s.unverifiedClient(c); unverified {
+			proven = false
+		}
+	}
 	if !proven && !s.logoutConfirmed(r, &f) {
 		s.logoutPage(w, r, c, &f)
 		return

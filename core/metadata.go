@@ -30,10 +30,21 @@ func (s *Server) buildMetadata() []byte {
 		methods = append(methods, "plain")
 	}
 	o.strList("code_challenge_methods_supported", methods)
-	auth := []string{"client_secret_basic", "client_secret_post", "none"}
+	// Confidential methods first: introspection takes those only.
+	auth := []string{AuthClientSecretBasic, AuthClientSecretPost}
+	if s.privateKeyJWTOffered() {
+		auth = append(auth, AuthPrivateKeyJWT)
+	}
+	confidential := len(auth)
+	auth = append(auth, AuthNone)
 	o.strList("token_endpoint_auth_methods_supported", auth)
 	o.strList("revocation_endpoint_auth_methods_supported", auth)
-	o.strList("introspection_endpoint_auth_methods_supported", auth[:2])
+	o.strList("introspection_endpoint_auth_methods_supported", auth[:confidential])
+	if s.privateKeyJWTOffered() {
+		for _, ep := range []string{"token", "revocation", "introspection"} {
+			o.strList(ep+"_endpoint_auth_signing_alg_values_supported", c.ClientAssertions.Algs)
+		}
+	}
 	o.boolean("authorization_response_iss_parameter_supported", true)
 	if c.CIMD.Enabled {
 		o.boolean("client_id_metadata_document_supported", true)

@@ -16,6 +16,10 @@ import (
 type params struct {
 	keys []string
 	vals []string
+	// dpopJKT is the DPoP key thumbprint of a token request's verified
+	// proof (RFC 9449), set by Token before the grant runs: the grant binds
+	// what it issues to it.
+	dpopJKT string
 }
 
 // get returns the value of name; an empty value is the same as absent.

@@ -57,6 +57,9 @@ func (s *Server) ProtectedResourceMetadata(resource string) (doc []byte, ok bool
 	}
 	o.strList("bearer_methods_supported", []string{"header"})
 	o.strIf("resource_name", res.Name)
+	if s.cfg.DPoP.Enabled {
+		o.strList("dpop_signing_alg_values_supported", s.cfg.DPoP.Algs)
+	}
 	return o.bytes(), true
 }
 

@@ -142,6 +142,10 @@ func writeQueryEscaped(b *strings.Builder, v string) {
 }
 
 func (s *Server) redirectError(w Responder, p *pending, code, desc string) {
+	if p.pageReq != nil {
+		s.errorPage(w, p.pageReq, 400, code, desc)
+		return
+	}
 	s.answer(w, p, "error", code, "error_description", safeDescription(desc), "state", p.state, "iss", s.cfg.Issuer)
 }
 

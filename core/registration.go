@@ -52,6 +52,9 @@ func (c *Registration) setDefaults() {
 	if c.UnusedLifetime <= 0 {
 		c.UnusedLifetime = 24 * time.Hour
 	}
+	if c.GrantTypes == nil {
+		c.GrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken}
+	}
 }
 
 // checkRegistration validates the registration and CIMD configuration
@@ -94,6 +97,10 @@ type registrationBody struct {
 	SoftwareStatement string `json:"software_statement,omitempty"`
 	ClientID          string `json:"client_id,omitempty"`
 	ClientSecret      string `json:"client_secret,omitempty"`
+	// TokenEndpointAuthSigningAlg is validated (one of the algorithms
+	// ClientAssertions accepts) but not kept: every one of them is
+	// accepted from the client anyway.
+	TokenEndpointAuthSigningAlg string `json:"token_endpoint_auth_signing_alg,omitempty"`
 }
 
 func regError(code, desc string) *oauthError { return oerr(400, code, desc) }
@@ -133,7 +140,7 @@ func (s *Server) register(w Responder, r Request) {
 			}
 		}
 		if !ok {
-			sendError(w, invalidTokenError(s, "a valid initial access token is required"), false)
+			sendError(w, invalidTokenError(s, hasToken, "a valid initial access token is required"), false)
 			return
 		}
 	}
@@ -191,9 +198,15 @@ func bearerOf(r Request) (string, bool) {
 	return t, ok && t != "" && len(t) <= 4096
 }
 
-func invalidTokenError(s *Server, desc string) *oauthError {
+// invalidTokenError refuses a registration or management request for its
+// bearer token; without one the challenge names the realm alone (RFC 6750
+// §3.1).
+func invalidTokenError(s *Server, sent bool, desc string) *oauthError {
 	e := oerr(401, ErrInvalidToken, desc)
-	e.challenge = `Bearer realm="` + safeDescription(s.cfg.Realm) + `", error="invalid_token"`
+	e.challenge = `Bearer realm="` + safeDescription(s.cfg.Realm) + `"`
+	if sent {
+		e.challenge += `, error="invalid_token"`
+	}
 	return e
 }
 
@@ -209,7 +222,26 @@ func (s *Server) registrationMetadata(r Request) (*registrationBody, *ClientMeta
 	if e == nil {
 		e = s.validateMetadata(md)
 	}
+	if e == nil {
+		e = s.checkAuthSigningAlg(body.TokenEndpointAuthSigningAlg)
+	}
+	if e == nil {
+		e = s.registrableGrants(md)
+	}
 	return body, md, e
+}
+
+// registrableGrants limits what anyone may register to
+// Registration.GrantTypes: by default the user's grants (authorization_code,
+// refresh_token) and not client_credentials, which would hand whoever
+// registers tokens with no user in the loop.
+func (s *Server) registrableGrants(md *ClientMetadata) *oauthError {
+	for _, g := range md.GrantTypes {
+		if !slices.Contains(s.cfg.Registration.GrantTypes, g) {
+			return regError(ErrInvalidClientMetadata, "grant type "+strconv.Quote(g)+" may not be registered here")
+		}
+	}
+	return nil
 }
 
 // readRegistration reads a JSON registration body.
@@ -305,8 +337,18 @@ func (s *Server) validateMetadata(md *ClientMetadata) *oauthError {
 		md.TokenEndpointAuthMethod = "client_secret_basic"
 	}
 	switch md.TokenEndpointAuthMethod {
-	case "none", "client_secret_basic", "client_secret_post":
+	case AuthNone, AuthClientSecretBasic, AuthClientSecretPost:
+	case AuthPrivateKeyJWT:
+		if !s.privateKeyJWTOffered() {
+			return bad("token_endpoint_auth_method private_key_jwt is not offered by this server")
+		}
+		if md.JWKS == nil && md.JWKSURI == "" {
+			return bad("token_endpoint_auth_method private_key_jwt needs jwks or jwks_uri")
+		}
 	default:
+		if s.privateKeyJWTOffered() {
+			return bad("token_endpoint_auth_method must be none, client_secret_basic, client_secret_post or private_key_jwt")
+		}
 		return bad("token_endpoint_auth_method must be none, client_secret_basic or client_secret_post")
 	}
 	public := md.TokenEndpointAuthMethod == "none"
@@ -398,6 +440,16 @@ func (s *Server) validateMetadata(md *ClientMetadata) *oauthError {
 	return nil
 }
 
+// checkAuthSigningAlg validates token_endpoint_auth_signing_alg (RFC 7591
+// §2, OpenID Connect Dynamic Client Registration §2): when present, one of
+// the algorithms client assertions may use ("none" never is).
+func (s *Server) checkAuthSigningAlg(alg string) *oauthError {
+	if alg != "" && !slices.Contains(s.cfg.ClientAssertions.Algs, alg) {
+		return regError(ErrInvalidClientMetadata, "token_endpoint_auth_signing_alg "+strconv.Quote(alg)+" is not offered by this server")
+	}
+	return nil
+}
+
 // checkRegisteredRedirect applies the redirect URI rules of RFC 8252 and
 // RFC 9700 to a self-registered client: https, or http on a loopback
 // host (any port) — for web clients too, since the MCP SDKs register
@@ -466,16 +518,31 @@ func (s *Server) registeredClient(id string, md *ClientMetadata, prev *Client, n
 		return nil, "", "", err
 	}
 	scopes, _ := parseScope(md.Scope)
+	method := md.TokenEndpointAuthMethod
 	c = &Client{
 		ID: id, Name: md.ClientName, RedirectURIs: slices.Clone(md.RedirectURIs),
-		Public: md.TokenEndpointAuthMethod == "none", GrantTypes: slices.Clone(md.GrantTypes), Scopes: scopes,
+		Public: method == AuthNone, AuthMethod: method, GrantTypes: slices.Clone(md.GrantTypes), Scopes: scopes,
 		IDTokenSignedResponseAlg: md.IDTokenSignedResponseAlg, PostLogoutRedirectURIs: slices.Clone(md.PostLogoutRedirectURIs),
 		CreatedAt: now.UTC(), Dynamic: true, Metadata: string(meta),
+	}
+	hasSecret := method == AuthClientSecretBasic || method == AuthClientSecretPost
+	if method == AuthPrivateKeyJWT {
+		// The keys the client authenticates with (validated); a
+		// private_key_jwt client has no secret.
+		if md.JWKS != nil {
+			raw, err := json.Marshal(md.JWKS)
+			if err != nil {
+				return nil, "", "", err
+			}
+			c.JWKS = string(raw)
+		} else {
+			c.JWKSURI = md.JWKSURI
+		}
 	}
 	if prev != nil {
 		c.CreatedAt, c.UsedAt, c.RegistrationTokenHash = prev.CreatedAt, prev.UsedAt, prev.RegistrationTokenHash
 		c.AccessTokenFormat = prev.AccessTokenFormat
-		if !c.Public && !prev.Public {
+		if hasSecret && !prev.Public {
 			c.SecretHash = prev.SecretHash // the secret stays across updates
 		}
 	} else {
@@ -484,7 +551,7 @@ func (s *Server) registeredClient(id string, md *ClientMetadata, prev *Client, n
 		}
 		c.RegistrationTokenHash = hashRegistrationToken(regToken)
 	}
-	if !c.Public && c.SecretHash == "" {
+	if hasSecret && c.SecretHash == "" {
 		if secret, err = GenerateSecret(); err != nil {
 			return nil, "", "", err
 		}
@@ -521,7 +588,7 @@ func (s *Server) registrationResponse(c *Client, md *ClientMetadata, secret, reg
 	if secret != "" {
 		out["client_secret"] = secret
 	}
-	if !c.Public {
+	if c.SecretHash != "" {
 		out["client_secret_expires_at"] = 0
 	}
 	if regToken != "" {
@@ -543,7 +610,7 @@ func (s *Server) manageRegistration(w Responder, r Request) {
 	}
 	token, ok := bearerOf(r)
 	if !ok {
-		sendError(w, invalidTokenError(s, "the registration access token is required"), false)
+		sendError(w, invalidTokenError(s, false, "the registration access token is required"), false)
 		return
 	}
 	// The store, not the client cache: an update must see the last one.
@@ -557,7 +624,7 @@ func (s *Server) manageRegistration(w Responder, r Request) {
 	// the endpoint tells nobody which clients exist.
 	want := hashRegistrationToken(token)
 	if c == nil || !c.Dynamic || subtle.ConstantTimeCompare([]byte(want), []byte(c.RegistrationTokenHash)) != 1 {
-		sendError(w, invalidTokenError(s, "the registration access token is not valid for this client"), false)
+		sendError(w, invalidTokenError(s, true, "the registration access token is not valid for this client"), false)
 		return
 	}
 	var md ClientMetadata
@@ -605,6 +672,15 @@ func (s *Server) updateRegistration(w Responder, r Request, prev *Client) {
 		return
 	}
 	c, secret, _, err := s.registeredClient(prev.ID, md, prev, s.now())
+	var regToken string
+	if err == nil {
+		// A new registration access token with every update (RFC 7592
+		// §2.2 lets the server rotate it; §3 wants it in the response): the
+		// server keeps none in clear to send back otherwise.
+		if regToken, err = randomToken(32); err == nil {
+			c.RegistrationTokenHash = hashRegistrationToken(regToken)
+		}
+	}
 	if err != nil {
 		sendError(w, oerr(500, ErrServerError, "no randomness"), false)
 		return
@@ -616,7 +692,7 @@ func (s *Server) updateRegistration(w Responder, r Request, prev *Client) {
 	}
 	s.ForgetClient(c.ID)
 	s.log.InfoContext(ctx, "oauth2kit: client registration updated", "client_id", c.ID)
-	sendJSON(w, 200, s.registrationResponse(c, md, secret, ""))
+	sendJSON(w, 200, s.registrationResponse(c, md, secret, regToken))
 }
 
 // PurgeRegistrations deletes dynamically registered clients that never
@@ -637,11 +713,10 @@ func (s *Server) noteClientUsed(ctx context.Context, c *Client) {
 	if !c.Dynamic || !c.UsedAt.IsZero() || s.caps.reg == nil {
 		return
 	}
-	if _, done := s.usedClients.LoadOrStore(c.ID, struct{}{}); done {
-		return
-	}
+	// The UPDATE is conditional (UsedAt still zero), so repeating it while
+	// a cached copy of the client says "never used" costs a no-op write
+	// per token, for at most the client cache's lifetime.
 	if err := s.caps.reg.MarkClientUsed(ctx, c.ID, s.now()); err != nil {
-		s.usedClients.Delete(c.ID)
 		s.log.WarnContext(ctx, "oauth2kit: recording a client's first use failed", "client_id", c.ID, "err", err)
 	}
 }

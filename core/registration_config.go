@@ -60,6 +60,11 @@ type Registration struct {
 	// UnusedLifetime is how long a registered client that never obtained
 	// a token is kept. Default 24 h.
 	UnusedLifetime time.Duration
+	// GrantTypes are the grant types a client may register. Default
+	// authorization_code and refresh_token: client_credentials (or any
+	// grant without a user) only where the app lists it, since open
+	// registration would otherwise give anyone such tokens.
+	GrantTypes []string
 	// RememberConsent lets a user's consent to a dynamically registered
 	// client be remembered like any other. Off by default: such a client
 	// is whoever registered it, so every authorization asks.

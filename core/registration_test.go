@@ -18,6 +18,12 @@ import (
 
 func openRegistration(c *core.Config) { c.Registration.Policy = core.RegistrationOpen }
 
+// withCCRegistration also lets clients register client_credentials, which
+// the kit refuses by default.
+func withCCRegistration(c *core.Config) {
+	c.Registration.GrantTypes = []string{core.GrantAuthorizationCode, core.GrantRefreshToken, core.GrantClientCredentials}
+}
+
 // register POSTs a JSON registration from addr.
 func (e *env) register(body string, hdr http.Header, addr string) *fakeResp {
 	if hdr == nil {
@@ -149,7 +155,7 @@ func TestRegisterPublicClientThenAuthorize(t *testing.T) {
 }
 
 func TestRegisterConfidentialClient(t *testing.T) {
-	e := newEnv(t, true, openRegistration)
+	e := newEnv(t, true, openRegistration, withCCRegistration)
 	w := e.register(`{"grant_types":["client_credentials"],"client_name":"Worker","scope":"read write"}`, nil, "")
 	if w.status != 201 {
 		t.Fatalf("register: %d %s", w.status, w.body)
@@ -196,6 +202,7 @@ func TestRegistrationRefusals(t *testing.T) {
 		{"token response type", `{"response_types":["code","token"],"redirect_uris":["https://a.example/cb"]}`, core.ErrInvalidClientMetadata, ""},
 		{"code without the grant", `{"grant_types":["client_credentials"],"response_types":["code"]}`, core.ErrInvalidClientMetadata, ""},
 		{"public client_credentials", `{"grant_types":["client_credentials"],"token_endpoint_auth_method":"none"}`, core.ErrInvalidClientMetadata, ""},
+		{"client_credentials by default", `{"grant_types":["client_credentials"]}`, core.ErrInvalidClientMetadata, ""},
 		{"unknown scope", `{"redirect_uris":["https://a.example/cb"],"scope":"read root"}`, core.ErrInvalidClientMetadata, ""},
 		{"bidi name", `{"redirect_uris":["https://a.example/cb"],"client_name":"Good\u202eApp"}`, core.ErrInvalidClientMetadata, ""},
 		{"long name", `{"redirect_uris":["https://a.example/cb"],"client_name":"` + strings.Repeat("n", 201) + `"}`, core.ErrInvalidClientMetadata, ""},
@@ -393,6 +400,14 @@ func TestRegistrationManagement(t *testing.T) {
 	if w.status != 200 || w.json(t)["client_name"] != "Renamed" {
 		t.Fatalf("update: %d %s", w.status, w.body)
 	}
+	// The update rotated the registration access token.
+	old := tok
+	if tok, _ = w.json(t)["registration_access_token"].(string); tok == "" || tok == old {
+		t.Fatalf("update answered no new registration access token: %s", w.body)
+	}
+	if w := manage("GET", q, old, ""); w.status != 401 {
+		t.Fatalf("the replaced token still works: %d", w.status)
+	}
 	c, _ := e.store.GetClient(context.Background(), id)
 	if c.Name != "Renamed" || c.RedirectURIs[0] != "https://b.example/cb" || !core.VerifySecret(c.SecretHash, secret) || !c.Dynamic {
 		t.Fatalf("after update: %+v", c)
@@ -423,7 +438,7 @@ func TestRegistrationManagement(t *testing.T) {
 }
 
 func TestPurgeRegistrations(t *testing.T) {
-	e := newEnv(t, true, openRegistration)
+	e := newEnv(t, true, openRegistration, withCCRegistration)
 	used := e.register(`{"grant_types":["client_credentials"]}`, nil, "").json(t)
 	unused := e.register(`{"grant_types":["client_credentials"]}`, nil, "").json(t)
 	if w := e.post("/oauth2/token", url.Values{"grant_type": {"client_credentials"}},

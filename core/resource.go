@@ -60,6 +60,8 @@ type ResourceError struct {
 	Body            []byte
 	// Err is the internal cause, for logs; never send it.
 	Err error
+	// nonce is a DPoP nonce the client must use (DPoP-Nonce, RFC 9449 §8).
+	nonce string
 }
 
 func (e *ResourceError) Error() string { return string(e.Body) }
@@ -68,6 +70,9 @@ func (e *ResourceError) Error() string { return string(e.Body) }
 func (e *ResourceError) Write(w Responder) {
 	if e.WWWAuthenticate != "" {
 		w.SetHeader("WWW-Authenticate", e.WWWAuthenticate)
+	}
+	if e.nonce != "" {
+		w.SetHeader("DPoP-Nonce", e.nonce)
 	}
 	hdrJSON.set(w)
 	hdrNoStore.set(w)
@@ -113,6 +118,11 @@ func (s *Server) checkRequest(r Request, audience string, scopes []string) (*Tok
 				rerr.WWWAuthenticate += `, scope="` + safeDescription(strings.Join(scopes, " ")) + `"`
 			}
 			rerr.WWWAuthenticate += `, resource_metadata="` + u + `"`
+		}
+		// DPoP is offered after Bearer, which stays first: some clients read
+		// only the first challenge (the MCP TypeScript SDK).
+		if c := s.dpopChallenge(); c != "" && rerr.Status == 401 {
+			rerr.WWWAuthenticate += ", " + c
 		}
 	}
 	return info, rerr
@@ -160,6 +170,9 @@ func (s *Server) checkRequestToken(r Request, audience string, scopes []string) 
 		}
 		return nil, s.resourceError(401, code, "", legacy, err)
 	}
+	if rerr := s.checkBinding(r, tok, scheme, audience, info); rerr != nil {
+		return nil, rerr
+	}
 	for _, sc := range scopes {
 		if !info.HasScope(sc) {
 			return nil, s.resourceError(403, ErrInsufficientScope, strings.Join(scopes, " "), legacy, nil)
@@ -182,6 +195,8 @@ func (s *Server) extractToken(r Request) (tok, scheme string, rerr *ResourceErro
 		t, ok := parseBearer(hdrs[0])
 		if ok {
 			tok, scheme = t, "Bearer"
+		} else if t, ok := parseAuthScheme(hdrs[0], "DPoP"); ok && s.cfg.DPoP.Enabled {
+			tok, scheme = t, "DPoP"
 		} else if t, ok := parseAuthScheme(hdrs[0], "OAuth"); ok {
 			tok, scheme = t, "OAuth"
 		} else {
@@ -189,7 +204,7 @@ func (s *Server) extractToken(r Request) (tok, scheme string, rerr *ResourceErro
 			// token; a malformed Bearer header is an invalid token, and so
 			// is a malformed OAuth one where draft 10 is the server's
 			// profile (elsewhere that scheme is unsupported: no token).
-			if hasScheme(hdrs[0], "Bearer") || (s.cfg.Profile == ProfileDraft10 && hasScheme(hdrs[0], "OAuth")) {
+			if hasScheme(hdrs[0], "Bearer") || (s.cfg.DPoP.Enabled && hasScheme(hdrs[0], "DPoP")) || (s.cfg.Profile == ProfileDraft10 && hasScheme(hdrs[0], "OAuth")) {
 				return "", "", s.resourceError(401, ErrInvalidToken, "", false, errBadToken)
 			}
 		}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/oauth2kit/oauth2kit/core/internal/dpop"
 )
 
 // Server is the authorization server. It is safe for concurrent use; build
@@ -37,8 +39,8 @@ type Server struct {
 	rotateMu sync.Mutex             // one RotateKeys at a time
 
 	regThrottle *throttle // registrations per address; nil without registration
-	usedClients sync.Map  // dynamic client IDs whose first use is recorded
 	cimd        *cimdResolver
+	dpopNonces  *dpop.Nonces // nil without Config.DPoP.RequireNonce
 }
 
 // New builds a Server. store persists clients, grants and tokens; auth is
@@ -105,7 +107,14 @@ func newServer(cfg Config, store Storage, auth Authenticator, grants *grantRegis
 	if err := s.checkRegistration(); err != nil {
 		return nil, err
 	}
+	// Client assertions before CIMD, whose clients may use them.
+	if err := s.setupClientAssertions(); err != nil {
+		return nil, err
+	}
 	if err := s.setupCIMD(); err != nil {
+		return nil, err
+	}
+	if err := s.setupDPoP(); err != nil {
 		return nil, err
 	}
 	md := s.buildMetadata()
@@ -153,5 +162,6 @@ func (s *Server) putParams(p *params) {
 	clear(p.keys)
 	clear(p.vals)
 	p.keys, p.vals = p.keys[:0], p.vals[:0]
+	p.dpopJKT = ""
 	s.bufPool.Put(p)
 }

@@ -73,6 +73,10 @@ type pending struct {
 	// form, it is the signature under which issueCode records the form
 	// as used (onceSig), so that the form issues at most one code.
 	once string
+	// pageReq is not sealed either: set at authorize for an unverified
+	// client, it makes redirectError show an error page (for this
+	// request) instead of redirecting.
+	pageReq Request
 }
 
 const pendingVersion = 2

@@ -153,7 +153,32 @@ type Client struct {
 	// UsedAt is when the client first obtained a token (zero: never), so
 	// that dynamically registered clients nobody used can expire.
 	UsedAt time.Time
+
+	// AuthMethod is the client's token_endpoint_auth_method: empty means
+	// the kit's historical behaviour (none for public clients,
+	// client_secret_basic or client_secret_post for confidential ones);
+	// AuthPrivateKeyJWT makes the client authenticate with a JWT signed by
+	// a key of JWKS or JWKSURI (RFC 7523), never with a secret.
+	AuthMethod string
+	// JWKS is the client's public key set (a JSON JWK Set), JWKSURI where
+	// the server fetches it; at most one is set.
+	JWKS    string
+	JWKSURI string
+	// DPoPBoundAccessTokens requires every access token of the client to
+	// be bound to a DPoP key (RFC 9449 §5.2, dpop_bound_access_tokens).
+	DPoPBoundAccessTokens bool
+	// RequirePAR requires the client's authorization requests to be pushed
+	// first (RFC 9126 require_pushed_authorization_requests).
+	RequirePAR bool
 }
+
+// Client authentication methods (token_endpoint_auth_method values).
+const (
+	AuthNone              = "none"
+	AuthClientSecretBasic = "client_secret_basic"
+	AuthClientSecretPost  = "client_secret_post"
+	AuthPrivateKeyJWT     = "private_key_jwt"
+)
 
 // AllowsGrant reports whether the client may use grant type gt.
 // A client without a grant type list may use the kit's default grants
@@ -221,7 +246,11 @@ type RefreshToken struct {
 	OIDC string
 	// Resource is the grant's resources (Grant.Resource): a refresh can
 	// only narrow them.
-	Resource  string
+	Resource string
+	// JKT is the thumbprint of the DPoP key a public client's refresh
+	// token is bound to (RFC 9449 §5): it is refreshed only with a proof
+	// of that key. A store keeps it as it gets it; empty for unbound.
+	JKT       string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	// RotatedAt is set when the token was exchanged for a new one.

@@ -47,6 +47,14 @@ func (s *Server) token(w Responder, r Request) {
 			return
 		}
 	}
+	// The proof is checked (and its jti spent) only once the client has
+	// authenticated: nobody can use up a client's proofs without its
+	// credentials. The grant runs after it, so a proof can never be
+	// replayed into a code redemption.
+	if f.dpopJKT, e = s.tokenProof(w, r, c); e != nil {
+		sendError(w, e, legacy)
+		return
+	}
 	res, e := g.handle(s, r.Context(), c, f)
 	if e != nil {
 		sendError(w, e, legacy)
@@ -55,7 +63,11 @@ func (s *Server) token(w Responder, r Request) {
 	s.noteClientUsed(r.Context(), c)
 	o := newJSON(512)
 	o.str("access_token", res.access)
-	o.str("token_type", "Bearer")
+	if f.dpopJKT != "" {
+		o.str("token_type", "DPoP") // RFC 9449 §5.1
+	} else {
+		o.str("token_type", "Bearer")
+	}
 	o.num("expires_in", int64(s.cfg.Lifetimes.AccessToken/time.Second))
 	o.strIf("refresh_token", res.refresh)
 	o.strIf("scope", res.scope)
@@ -66,8 +78,8 @@ func (s *Server) token(w Responder, r Request) {
 type tokenResult struct{ access, refresh, scope, idToken string }
 
 // issueAccess mints the access token of a family.
-func (s *Server) issueAccess(c *Client, userID, scope, familyID, info, aud, claims string, now time.Time) (string, *oauthError) {
-	return s.mintFor(c, TokenInfo{UserID: userID, Scope: scope, GrantID: familyID, AdditionalInfo: info, Audience: aud, userinfoClaims: claims}, now)
+func (s *Server) issueAccess(c *Client, userID, scope, familyID, info, aud, claims, jkt string, now time.Time) (string, *oauthError) {
+	return s.mintFor(c, TokenInfo{UserID: userID, Scope: scope, GrantID: familyID, AdditionalInfo: info, Audience: aud, userinfoClaims: claims, JKT: jkt}, now)
 }
 
 // mintFor fills in what every access token carries and seals t.

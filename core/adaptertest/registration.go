@@ -65,6 +65,14 @@ func registrationTests() []test {
 			if r.status != 200 || !strings.Contains(string(r.body), `"Renamed App"`) {
 				t.Fatalf("update: %d %s", r.status, r.body)
 			}
+			// The update rotates the registration access token.
+			var upd map[string]any
+			_ = json.Unmarshal(r.body, &upd)
+			if next, _ := upd["registration_access_token"].(string); next == "" || next == tok {
+				t.Fatalf("update answered no new registration access token: %s", r.body)
+			} else {
+				tok = next
+			}
 			if r := manage("DELETE", "", tok); r.status != 204 {
 				t.Fatalf("delete: %d %s", r.status, r.body)
 			}

@@ -1,11 +1,14 @@
 // Package memstore is an in-memory core.Storage for tests, examples and
 // single-instance deployments that can afford to lose every grant on
 // restart. Its memory stays bounded: expired codes, refresh tokens,
-// family revocations and login sessions are dropped by a sweep that runs
-// as writes happen.
+// family revocations, login sessions and replay cache records are dropped
+// by a sweep that runs as writes happen.
 //
 // It implements the capabilities core.ClientRegistry,
-// core.RegistrationStore, core.UserGrantStore and core.LoginSessionStore.
+// core.RegistrationStore, core.UserGrantStore, core.LoginSessionStore and
+// core.ReplayCache. Being in memory, its replay cache holds only within
+// one process: instances that must refuse each other's replays share a
+// database store instead.
 package memstore
 
 import (
@@ -31,6 +34,7 @@ type Store struct {
 	revoked   map[string]time.Time  // family -> keep until
 	consents  map[[2]string]string
 	sessions  map[string]core.LoginSession // by ID; see sessions.go
+	replay    map[string]time.Time         // key -> until; see replay.go
 	nextSweep time.Time
 	// SweepEvery is the minimum interval between sweeps (default 1 min).
 	SweepEvery time.Duration
@@ -43,6 +47,7 @@ var (
 	_ core.RegistrationStore = (*Store)(nil)
 	_ core.UserGrantStore    = (*Store)(nil)
 	_ core.LoginSessionStore = (*Store)(nil)
+	_ core.ReplayCache       = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -54,6 +59,7 @@ func New() *Store {
 		revoked:    map[string]time.Time{},
 		consents:   map[[2]string]string{},
 		sessions:   map[string]core.LoginSession{},
+		replay:     map[string]time.Time{},
 		SweepEvery: time.Minute,
 		now:        time.Now,
 	}
@@ -176,8 +182,12 @@ func (s *Store) ListClients(ctx context.Context) ([]*core.Client, error) {
 // in common. Interned with the unique package: records hold a
 // pointer-sized handle, and a value no record uses any more is dropped by
 // the runtime, so the table needs no upkeep to stay bounded.
+//
+// jkt is a refresh token's DPoP key thumbprint (RefreshToken.JKT): every
+// token of a family has the same, so it is interned with the rest rather
+// than kept per record (codes leave it empty).
 type shared struct {
-	clientID, userID, redirectURI, scope, challengeMethod, additionalInfo, resource string
+	clientID, userID, redirectURI, scope, challengeMethod, additionalInfo, resource, jkt string
 }
 
 // grantRec is a stored code; its signature is the map key.
@@ -258,7 +268,7 @@ func newRefreshRec(rt *core.RefreshToken) refreshRec {
 	r := refreshRec{
 		familyID: rt.FamilyID, oidc: rt.OIDC,
 		shared: unique.Make(shared{
-			clientID: rt.ClientID, userID: rt.UserID, scope: rt.Scope, additionalInfo: rt.AdditionalInfo, resource: rt.Resource,
+			clientID: rt.ClientID, userID: rt.UserID, scope: rt.Scope, additionalInfo: rt.AdditionalInfo, resource: rt.Resource, jkt: rt.JKT,
 		}),
 		created: rt.CreatedAt, expires: rt.ExpiresAt,
 	}
@@ -273,7 +283,7 @@ func (r *refreshRec) token(sig string) *core.RefreshToken {
 	sh := r.shared.Value()
 	rt := &core.RefreshToken{
 		Sig: sig, FamilyID: r.familyID, ClientID: sh.clientID, UserID: sh.userID,
-		Scope: sh.scope, AdditionalInfo: sh.additionalInfo, OIDC: r.oidc, Resource: sh.resource,
+		Scope: sh.scope, AdditionalInfo: sh.additionalInfo, OIDC: r.oidc, Resource: sh.resource, JKT: sh.jkt,
 		CreatedAt: r.created, ExpiresAt: r.expires,
 	}
 	if r.rotated {
@@ -617,8 +627,8 @@ func (s *Store) PendingCodes() int {
 	return n
 }
 
-// Sweep drops everything expired now (login sessions included), whatever
-// the sweep interval.
+// Sweep drops everything expired now (login sessions and replay cache
+// records included), whatever the sweep interval.
 func (s *Store) Sweep() {
 	s.mu.Lock()
 	s.nextSweep = time.Time{}
@@ -653,4 +663,5 @@ func (s *Store) sweepLocked() {
 		}
 	}
 	s.sweepSessionsLocked(now)
+	s.sweepReplayLocked(now)
 }

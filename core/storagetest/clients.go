@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -9,7 +10,10 @@ import (
 
 // fullClient sets every field to a non-zero value, with values that break
 // naive encodings: commas and spaces inside list items, an order that is
-// not sorted, non-ASCII and quotes in the name.
+// not sorted, non-ASCII and quotes in the name. The exceptions: the
+// registration fields (see dynamicClient), and JWKSURI, as a client has
+// its keys in JWKS or at JWKSURI, never both (SaveReplaces stores a client
+// with JWKSURI).
 func fullClient() *core.Client {
 	return &core.Client{
 		ID:         uid("client"),
@@ -33,8 +37,32 @@ func fullClient() *core.Client {
 			"https://z.example/logged-out?from=op&x=1,2",
 			"https://a.example/bye",
 		},
-		CreatedAt: base().Add(-48 * time.Hour),
+		CreatedAt:             base().Add(-48 * time.Hour),
+		AuthMethod:            core.AuthPrivateKeyJWT,
+		JWKS:                  clientJWKS(),
+		DPoPBoundAccessTokens: true,
+		RequirePAR:            true,
 	}
+}
+
+// clientJWKS is a JSON Web Key Set shaped like a client's (an RSA key of
+// 2048 bits and an EC key), written the way no encoder would rewrite it:
+// members out of order, spaces around colons, a newline and a tab between
+// keys, a \u escape. A store that parses it, or trims it, gives back
+// another string. It is the same for every client (fullClient's copies
+// must be equal).
+func clientJWKS() string {
+	const a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	n := make([]byte, 342) // 256 bytes of modulus, base64url
+	for i := range n {
+		n[i] = a[(i*37+11)%64]
+	}
+	jwks := `{"keys" : [ {"n":"` + string(n) + `", "e":"AQAB", "kty":"RSA", "kid":"r\u00e9-1", "use":"sig", "alg":"PS256"},` + "\n\t" +
+		`{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","kid":"ec-2"} ]}`
+	if !json.Valid([]byte(jwks)) {
+		panic("storagetest: clientJWKS is not JSON")
+	}
+	return jwks
 }
 
 func saveClient(t *testing.T, s Store, c *core.Client) {
@@ -93,6 +121,9 @@ func testClientReplace(t *testing.T, s Store) {
 		RedirectURIs: []string{"https://only.example/cb"},
 		GrantTypes:   []string{core.GrantAuthorizationCode},
 		CreatedAt:    c.CreatedAt,
+		// Its keys now fetched from a URL: JWKS and the requirements go.
+		AuthMethod: core.AuthPrivateKeyJWT,
+		JWKSURI:    "https://only.example/jwks.json?v=2&k=a%2Cb",
 	}
 	saveClient(t, s, repl)
 	got, err := s.GetClient(bg, c.ID)

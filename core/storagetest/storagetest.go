@@ -11,9 +11,10 @@
 // creation are atomic. Each storage capability has a sub-suite of its own,
 // run the same way: RunClientRegistry (core.ClientRegistry),
 // RunUserGrants (core.UserGrantStore), RunLoginSessions
-// (core.LoginSessionStore) and RunRegistrations (core.RegistrationStore);
-// Run also runs the last two, as LoginSessions and Registrations, when
-// the store has the capability, and skips them otherwise. It makes no
+// (core.LoginSessionStore), RunRegistrations (core.RegistrationStore) and
+// RunReplayCache (core.ReplayCache); Run also runs the last three, as
+// LoginSessions, Registrations and ReplayCache, when the store has the
+// capability, and skips them otherwise. It makes no
 // assumption about memory: every test uses fresh random identifiers (so
 // stores may share one database between subtests), times are UTC whole
 // seconds near the real clock (so a store that keeps seconds, or sweeps
@@ -109,6 +110,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	})
 	t.Run("LoginSessions", runLoginSessionsIfAble(newStore))
 	t.Run("Registrations", runRegistrationsIfAble(newStore))
+	t.Run("ReplayCache", runReplayCacheIfAble(newStore))
 }
 
 // helper wraps a subtest body: a fresh store from newStore for each.
@@ -185,6 +187,7 @@ func newRefresh(now time.Time, family, client string) *core.RefreshToken {
 		UserID:         uid("user"),
 		Scope:          "read write",
 		AdditionalInfo: `{"plan":"gold"}`,
+		JKT:            sig(), // shaped like a thumbprint: base64url of a SHA-256
 		CreatedAt:      now,
 		ExpiresAt:      now.Add(24 * time.Hour),
 	}
@@ -326,12 +329,18 @@ func (f *differ) report(t *testing.T, what string) {
 // everywhere, but only the Registrations sub-suite stores non-zero
 // values in them (dynamicClient): a store without core.RegistrationStore
 // never receives such a client from the server, so Run does not demand
-// that it keep them.
+// that it keep them. The fields of client authentication and sender
+// constraints (AuthMethod to RequirePAR) are another matter: a client
+// registered statically has them too, and a store that lost
+// DPoPBoundAccessTokens or RequirePAR would quietly drop a requirement,
+// so Run's client round trips set them (fullClient; JWKSURI in
+// SaveReplaces).
 var (
 	clientFields = []string{"ID", "Name", "SecretHash", "RedirectURIs", "Public", "GrantTypes", "Scopes", "Profile", "PKCE", "LegacyBasicSecret", "IDTokenSignedResponseAlg", "AccessTokenFormat", "PostLogoutRedirectURIs", "CreatedAt",
-		"Dynamic", "RegistrationTokenHash", "Metadata", "UsedAt"}
+		"Dynamic", "RegistrationTokenHash", "Metadata", "UsedAt",
+		"AuthMethod", "JWKS", "JWKSURI", "DPoPBoundAccessTokens", "RequirePAR"}
 	grantFields   = []string{"ID", "CodeSig", "ClientID", "UserID", "RedirectURI", "Scope", "CodeChallenge", "CodeChallengeMethod", "AdditionalInfo", "OIDC", "Resource", "CreatedAt", "ExpiresAt", "KeepUntil", "UsedAt"}
-	refreshFields = []string{"Sig", "FamilyID", "ClientID", "UserID", "Scope", "AdditionalInfo", "OIDC", "Resource", "CreatedAt", "ExpiresAt", "RotatedAt"}
+	refreshFields = []string{"Sig", "FamilyID", "ClientID", "UserID", "Scope", "AdditionalInfo", "OIDC", "Resource", "JKT", "CreatedAt", "ExpiresAt", "RotatedAt"}
 )
 
 func testFieldsCovered(t *testing.T) {
@@ -385,6 +394,17 @@ func diffClient(t *testing.T, what string, want, got *core.Client) {
 	// Zero (never used) must come back zero: within the tolerance of
 	// nothing else.
 	f.time("UsedAt", want.UsedAt, got.UsedAt)
+	f.str("AuthMethod", want.AuthMethod, got.AuthMethod)
+	// Kept verbatim: a store that parses the key set (a JSON column type)
+	// gives back another string.
+	f.text("JWKS", want.JWKS, got.JWKS)
+	f.str("JWKSURI", want.JWKSURI, got.JWKSURI)
+	if want.DPoPBoundAccessTokens != got.DPoPBoundAccessTokens {
+		f.add("DPoPBoundAccessTokens", want.DPoPBoundAccessTokens, got.DPoPBoundAccessTokens)
+	}
+	if want.RequirePAR != got.RequirePAR {
+		f.add("RequirePAR", want.RequirePAR, got.RequirePAR)
+	}
 	f.report(t, what)
 }
 
@@ -432,6 +452,7 @@ func diffRefresh(t *testing.T, what string, want, got *core.RefreshToken, checkR
 	f.str("AdditionalInfo", want.AdditionalInfo, got.AdditionalInfo)
 	f.text("OIDC", want.OIDC, got.OIDC)
 	f.str("Resource", want.Resource, got.Resource)
+	f.str("JKT", want.JKT, got.JKT)
 	f.time("CreatedAt", want.CreatedAt, got.CreatedAt)
 	f.time("ExpiresAt", want.ExpiresAt, got.ExpiresAt)
 	if checkRotated {

@@ -9,11 +9,16 @@ import (
 )
 
 var newColumns = [][2]string{{"oauth2_clients", "id_token_signed_response_alg"}, {"oauth2_clients", "access_token_format"}, {"oauth2_grants", "oidc"}, {"oauth2_refresh_tokens", "oidc"}, {"oauth2_grants", "resource"}, {"oauth2_refresh_tokens", "resource"}, {"oauth2_clients", "post_logout_redirect_uris"},
-	{"oauth2_clients", "is_dynamic"}, {"oauth2_clients", "registration_token_hash"}, {"oauth2_clients", "metadata"}, {"oauth2_clients", "used_at"}}
+	{"oauth2_clients", "is_dynamic"}, {"oauth2_clients", "registration_token_hash"}, {"oauth2_clients", "metadata"}, {"oauth2_clients", "used_at"},
+	{"oauth2_clients", "auth_method"}, {"oauth2_clients", "jwks"}, {"oauth2_clients", "jwks_uri"}, {"oauth2_clients", "dpop_bound_access_tokens"}, {"oauth2_clients", "require_par"},
+	{"oauth2_refresh_tokens", "jkt"}}
 
-// Migrate adds the OIDC and dynamic registration columns to tables of the
-// previous schema that hold rows; old rows read back as "" (and as static
-// clients never used, which registration expiry leaves alone).
+// Migrate adds the OIDC, dynamic registration and client authentication
+// columns to tables of the previous schema that hold rows; old rows read
+// back as "" (and as static clients never used, which registration expiry
+// leaves alone, without keys or DPoP and PAR requirements; refresh tokens
+// as unbound ones). It creates
+// the tables that came later (oauth2_login_sessions, oauth2_replay).
 func TestMigrateAddsOIDCColumns(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *testDB) {
 		db := d.connect(t)
@@ -72,6 +77,7 @@ func TestMigrateAddsOIDCColumns(t *testing.T) {
 		if err == nil && (cl.Dynamic || cl.RegistrationTokenHash != "" || cl.Metadata != "" || !cl.UsedAt.IsZero()) {
 			t.Errorf("old client has registration fields: %+v", cl)
 		}
+		checkLegacyAuth(t, "old client", cl)
 		if !m.HasIndex("oauth2_clients", "idx_oauth2_clients_dynamic") {
 			t.Error("Migrate over the previous schema did not create idx_oauth2_clients_dynamic")
 		}
@@ -86,7 +92,7 @@ func TestMigrateAddsOIDCColumns(t *testing.T) {
 			t.Errorf("RedeemCode legacy: %v %+v", err, g)
 		}
 		rt, err := s.GetRefreshToken(bg, "legacy-rt")
-		if err != nil || rt.OIDC != "" {
+		if err != nil || rt.OIDC != "" || rt.JKT != "" {
 			t.Errorf("legacy rt: %v %+v", err, rt)
 		}
 		old, err := s.RotateRefreshToken(bg, "legacy-rt", now, func(o *core.RefreshToken) (*core.RefreshToken, error) {
@@ -117,17 +123,56 @@ func TestMigrateAddsOIDCColumns(t *testing.T) {
 		code_challenge_method, additional_info, created_at, expires_at) VALUES ('older-binary', 'g', 'conf', 'u', '', 'read', '', '', '', ?, ?)`, now, now.Add(time.Hour)).Error; err != nil {
 			t.Errorf("insert grant without oidc after Migrate: %v", err)
 		}
-		if rt, err := s.GetRefreshToken(bg, "older-binary"); err != nil || rt.OIDC != "" {
+		if rt, err := s.GetRefreshToken(bg, "older-binary"); err != nil || rt.OIDC != "" || rt.JKT != "" {
 			t.Errorf("older-binary rt: %v %+v", err, rt)
 		}
 		if cl, err := s.GetClient(bg, "older-binary"); err != nil || cl.PostLogoutRedirectURIs != nil || cl.Dynamic || cl.Metadata != "" || !cl.UsedAt.IsZero() {
 			t.Errorf("older-binary client: %v %+v", err, cl)
+		} else {
+			checkLegacyAuth(t, "older-binary client", cl)
 		}
 		checkLegacyRegistration(t, s, "older-binary", now)
 		if !m.HasTable("oauth2_login_sessions") {
 			t.Error("Migrate over the previous schema did not create oauth2_login_sessions")
 		}
+		if !m.HasTable("oauth2_replay") || !m.HasIndex("oauth2_replay", "idx_oauth2_replay_keep_until") {
+			t.Error("Migrate over the previous schema did not create oauth2_replay with idx_oauth2_replay_keep_until")
+		}
+		if ok, err := s.Remember(bg, "jti|after-migrate", now, now.Add(time.Minute)); !ok || err != nil {
+			t.Errorf("Remember after Migrate over the previous schema: %v, %v; want true", ok, err)
+		}
+		if ok, err := s.Remember(bg, "jti|after-migrate", now, now.Add(time.Minute)); ok || err != nil {
+			t.Errorf("second Remember after Migrate over the previous schema: %v, %v; want false", ok, err)
+		}
+
+		// The columns added to a table that held rows keep what is
+		// written to them: the legacy client saved with the new fields
+		// reads them back.
+		if cl == nil {
+			return
+		}
+		cl.AuthMethod, cl.JWKSURI, cl.DPoPBoundAccessTokens, cl.RequirePAR = core.AuthPrivateKeyJWT, "https://old.example/jwks", true, true
+		if err := s.SaveClient(bg, cl); err != nil {
+			t.Fatalf("SaveClient of the migrated client: %v", err)
+		}
+		if got, err := s.GetClient(bg, "old-client"); err != nil || got.AuthMethod != core.AuthPrivateKeyJWT || got.JWKSURI != "https://old.example/jwks" || got.JWKS != "" || !got.DPoPBoundAccessTokens || !got.RequirePAR {
+			t.Errorf("migrated client saved with the new fields: %v %+v", err, got)
+		}
 	})
+}
+
+// checkLegacyAuth checks that a client row without the client
+// authentication columns (NULL in all five) reads back as a client of the
+// historical behaviour: no auth method, no keys, no DPoP or PAR
+// requirement.
+func checkLegacyAuth(t *testing.T, what string, cl *core.Client) {
+	t.Helper()
+	if cl == nil {
+		return
+	}
+	if cl.AuthMethod != "" || cl.JWKS != "" || cl.JWKSURI != "" || cl.DPoPBoundAccessTokens || cl.RequirePAR {
+		t.Errorf("%s has client authentication fields: %+v", what, cl)
+	}
 }
 
 // checkLegacyRegistration checks the registration methods on a client row

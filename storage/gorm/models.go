@@ -13,7 +13,7 @@ import (
 )
 
 // Table names are fixed: an application that shares its database with the
-// store sees exactly these six tables.
+// store sees exactly these seven tables.
 const (
 	tableClients         = "oauth2_clients"
 	tableGrants          = "oauth2_grants"
@@ -21,6 +21,7 @@ const (
 	tableRevokedFamilies = "oauth2_revoked_families"
 	tableConsents        = "oauth2_consents"
 	tableLoginSessions   = "oauth2_login_sessions"
+	tableReplay          = "oauth2_replay"
 )
 
 // ident is a key column (an id or a signature) that must compare byte for
@@ -121,7 +122,8 @@ func (t *optText) Scan(src any) error {
 // refuses or mangles year 1 in some modes. Lists are JSON text. The text
 // columns added after the first release (id_token_signed_response_alg,
 // access_token_format, oidc, post_logout_redirect_uris,
-// registration_token_hash, metadata) are nullable (optText), so that
+// registration_token_hash, metadata, auth_method, jwks, jwks_uri, jkt)
+// are nullable (optText), so that
 // Migrate can add them to tables that hold rows: those rows read back as
 // the empty string (an empty list).
 
@@ -137,6 +139,14 @@ func (t *optText) Scan(src any) error {
 // used_at, created_at) serves CountDynamicClients and
 // DeleteUnusedClients, which registration traffic anyone can send makes
 // frequent and the table large: one range of it each, no table scan.
+//
+// The client authentication and sender-constraint columns (auth_method,
+// jwks, jwks_uri, dpop_bound_access_tokens, require_par) came later still
+// and are nullable too: a row without them is a client of the kit's
+// historical behaviour (no auth method named, no keys, no DPoP or PAR
+// requirement), which is what it was when it was written. The two
+// booleans are written as true or false, never NULL. jwks is text, not a
+// JSON column type, for the reason metadata is: it is kept verbatim.
 type clientRow struct {
 	ID                       ident    `gorm:"column:id;primaryKey;not null;size:128"`
 	Name                     string   `gorm:"column:name;type:text;not null"`
@@ -156,6 +166,11 @@ type clientRow struct {
 	RegistrationTokenHash    optText  `gorm:"column:registration_token_hash;type:text"`
 	Metadata                 optText  `gorm:"column:metadata;type:text"`
 	UsedAt                   *timeCol `gorm:"column:used_at;index:idx_oauth2_clients_dynamic,priority:2"`
+	AuthMethod               optText  `gorm:"column:auth_method;type:text"`
+	JWKS                     optText  `gorm:"column:jwks;type:text"`
+	JWKSURI                  optText  `gorm:"column:jwks_uri;type:text"`
+	DPoPBoundAccessTokens    *bool    `gorm:"column:dpop_bound_access_tokens"`
+	RequirePAR               *bool    `gorm:"column:require_par"`
 }
 
 func (clientRow) TableName() string { return tableClients }
@@ -193,7 +208,9 @@ func (grantRow) TableName() string { return tableGrants }
 
 // refreshRow is a refresh token, keyed by its signature. family_id is the
 // grant it descends from; user_id is indexed (a prefix on MySQL, as in
-// grantRow) for user-wide revocation.
+// grantRow) for user-wide revocation. jkt is the thumbprint of the DPoP
+// key the token is bound to; NULL (a row from before the column) is an
+// unbound token, which it was when it was written.
 type refreshRow struct {
 	Sig            ident    `gorm:"column:sig;primaryKey;not null;size:128"`
 	FamilyID       ident    `gorm:"column:family_id;size:128;not null;index:idx_oauth2_refresh_tokens_family_id"`
@@ -206,6 +223,7 @@ type refreshRow struct {
 	Created        *timeCol `gorm:"column:created_at"`
 	ExpiresAt      timeCol  `gorm:"column:expires_at;not null;index:idx_oauth2_refresh_tokens_expires_at"`
 	RotatedAt      *timeCol `gorm:"column:rotated_at"`
+	JKT            optText  `gorm:"column:jkt;type:text"`
 }
 
 func (refreshRow) TableName() string { return tableRefreshTokens }
@@ -291,7 +309,8 @@ func decodeList(s string) ([]string, error) {
 }
 
 func clientRowOf(c *core.Client) (*clientRow, error) {
-	dynamic := c.Dynamic // the row must not point into the caller's client
+	// The row must not point into the caller's client.
+	dynamic, dpop, par := c.Dynamic, c.DPoPBoundAccessTokens, c.RequirePAR
 	r := &clientRow{
 		ID:                       ident(c.ID),
 		Name:                     c.Name,
@@ -307,6 +326,11 @@ func clientRowOf(c *core.Client) (*clientRow, error) {
 		RegistrationTokenHash:    optText(c.RegistrationTokenHash),
 		Metadata:                 optText(c.Metadata),
 		UsedAt:                   nullTime(c.UsedAt),
+		AuthMethod:               optText(c.AuthMethod),
+		JWKS:                     optText(c.JWKS),
+		JWKSURI:                  optText(c.JWKSURI),
+		DPoPBoundAccessTokens:    &dpop,
+		RequirePAR:               &par,
 	}
 	var err error
 	if r.RedirectURIs, err = encodeList(c.RedirectURIs); err != nil {
@@ -342,6 +366,12 @@ func (r *clientRow) client() (*core.Client, error) {
 		RegistrationTokenHash:    string(r.RegistrationTokenHash),
 		Metadata:                 string(r.Metadata),
 		UsedAt:                   fromNull(r.UsedAt),
+		AuthMethod:               string(r.AuthMethod),
+		JWKS:                     string(r.JWKS),
+		JWKSURI:                  string(r.JWKSURI),
+		// NULL: a row from before the columns, which required neither.
+		DPoPBoundAccessTokens: r.DPoPBoundAccessTokens != nil && *r.DPoPBoundAccessTokens,
+		RequirePAR:            r.RequirePAR != nil && *r.RequirePAR,
 	}
 	var err error
 	if c.RedirectURIs, err = decodeList(r.RedirectURIs); err != nil {
@@ -423,6 +453,7 @@ func refreshRowOf(t *core.RefreshToken) *refreshRow {
 		Created:        nullTime(t.CreatedAt),
 		ExpiresAt:      col(t.ExpiresAt),
 		RotatedAt:      colPtr(t.RotatedAt),
+		JKT:            optText(t.JKT),
 	}
 }
 
@@ -439,5 +470,6 @@ func (r *refreshRow) token() *core.RefreshToken {
 		CreatedAt:      fromNull(r.Created),
 		ExpiresAt:      r.ExpiresAt.time(),
 		RotatedAt:      fromPtr(r.RotatedAt),
+		JKT:            string(r.JKT),
 	}
 }

@@ -72,9 +72,10 @@ func New(db *gorm.DB) *Store {
 	return s
 }
 
-// Migrate creates the six tables (oauth2_clients, oauth2_grants,
+// Migrate creates the seven tables (oauth2_clients, oauth2_grants,
 // oauth2_refresh_tokens, oauth2_revoked_families, oauth2_consents,
-// oauth2_login_sessions) and their indexes if they do not exist. It is idempotent: running it on an
+// oauth2_login_sessions, oauth2_replay) and their indexes if they do not
+// exist, and adds the columns of later releases to tables that do. It is idempotent: running it on an
 // up-to-date schema changes nothing. On MySQL the tables are created as
 // InnoDB with utf8mb4 text columns, whatever the server's defaults.
 func (s *Store) Migrate(ctx context.Context) error {
@@ -82,7 +83,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if db.Dialector.Name() == "mysql" {
 		db = db.Set("gorm:table_options", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
 	}
-	if err := db.AutoMigrate(&clientRow{}, &grantRow{}, &refreshRow{}, &revokedFamilyRow{}, &consentRow{}, &loginSessionRow{}); err != nil {
+	if err := db.AutoMigrate(&clientRow{}, &grantRow{}, &refreshRow{}, &revokedFamilyRow{}, &consentRow{}, &loginSessionRow{}, &replayRow{}); err != nil {
 		return fmt.Errorf("gormstore: migrate: %w", err)
 	}
 	return nil
@@ -297,12 +298,19 @@ func (s *Store) CreateGrant(ctx context.Context, g *core.Grant) error {
 // column MySQL's duplicate update appends to, which must have room for one
 // more byte.
 func (s *Store) insertNew(ctx context.Context, row any, key, touch string) error {
+	return s.insertNewTouching(ctx, row, key, clause.Assignment{
+		Column: clause.Column{Name: touch},
+		Value:  gorm.Expr("CONCAT(" + touch + ", '+')"),
+	})
+}
+
+// insertNewTouching is insertNew for a row without a text column to
+// touch: touch is MySQL's duplicate update, which must change the
+// existing row for certain (it is rolled back).
+func (s *Store) insertNewTouching(ctx context.Context, row any, key string, touch clause.Assignment) error {
 	if s.mysql {
 		return s.tx(ctx, nil, func(tx *gorm.DB) error {
-			res := tx.Clauses(clause.OnConflict{DoUpdates: []clause.Assignment{{
-				Column: clause.Column{Name: touch},
-				Value:  gorm.Expr("CONCAT(" + touch + ", '+')"),
-			}}}).Create(row)
+			res := tx.Clauses(clause.OnConflict{DoUpdates: []clause.Assignment{touch}}).Create(row)
 			if res.Error != nil {
 				return res.Error
 			}
@@ -611,7 +619,8 @@ var purgeBatch = 500
 // and their Grant.KeepUntil, refresh tokens past their expiry (used and
 // rotated ones included; until then they are kept so that a replay is
 // recognised as one, and a user's families are found), family
-// revocations past their keep_until and login sessions past their expiry.
+// revocations past their keep_until, login sessions past their expiry
+// and replay cache records past their until (Remember).
 // It returns how many rows it deleted, all tables together.
 // Run it periodically (every few minutes, from one instance or all:
 // concurrent purges are harmless). Rows are found through the expiry
@@ -636,6 +645,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (int64, error) {
 		{&refreshRow{}, "sig", "expires_at <= @now"},
 		{&revokedFamilyRow{}, "family_id", "keep_until <= @now"},
 		{&loginSessionRow{}, "id", "expires_at <= @now"},
+		{&replayRow{}, "key_hash", "keep_until <= @now"},
 	} {
 		for {
 			var (

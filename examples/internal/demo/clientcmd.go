@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/oauth2kit/oauth2kit/core"
@@ -20,6 +21,7 @@ func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
 const clientUsage = `usage:
   client add -db DSN [-keys FILE] -name NAME -redirect-uri URI [-redirect-uri URI2] [-public] [-scope "a b"]
+             [-auth-method private_key_jwt (-jwks FILE | -jwks-uri URL)] [-require-dpop]
   client list -db DSN
   client remove -db DSN [--] ID
   client rotate-secret -db DSN [--] ID`
@@ -39,6 +41,10 @@ func clientCommand(args []string, stdout, stderr io.Writer) int {
 	scope := fs.String("scope", "", "space-separated scopes the client may ask for (add)")
 	atFormat := fs.String("access-token-format", "", "access token format: jwt for RFC 9068 JWTs (add; default: the server's opaque tokens)")
 	idAlg := fs.String("id-token-alg", "", "id_token signing algorithm: RS256, ES256, PS256 or EdDSA (add; default RS256)")
+	authMethod := fs.String("auth-method", "", "client authentication: private_key_jwt (with -jwks or -jwks-uri; add; default: a secret, or none with -public)")
+	jwksFile := fs.String("jwks", "", "file holding the client's public JWK Set, for -auth-method private_key_jwt (add)")
+	jwksURI := fs.String("jwks-uri", "", "https URL of the client's JWK Set, for -auth-method private_key_jwt (add)")
+	requireDPoP := fs.Bool("require-dpop", false, "refuse the client access tokens not bound to a DPoP key (add)")
 	var redirects, postLogout multi
 	fs.Var(&redirects, "redirect-uri", "redirect URI, repeatable (add)")
 	fs.Var(&postLogout, "post-logout-redirect-uri", "where RP-initiated logout may return to, repeatable (add)")
@@ -75,7 +81,15 @@ func clientCommand(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "add":
 		spec := core.ClientSpec{Name: *name, RedirectURIs: redirects, Public: *public,
-			AccessTokenFormat: *atFormat, IDTokenSignedResponseAlg: *idAlg, PostLogoutRedirectURIs: postLogout}
+			AccessTokenFormat: *atFormat, IDTokenSignedResponseAlg: *idAlg, PostLogoutRedirectURIs: postLogout,
+			AuthMethod: *authMethod, JWKSURI: *jwksURI, DPoPBoundAccessTokens: *requireDPoP}
+		if *jwksFile != "" {
+			b, err := os.ReadFile(*jwksFile)
+			if err != nil {
+				return fail(err)
+			}
+			spec.JWKS = string(b)
+		}
 		if *scope != "" {
 			spec.Scopes = strings.Fields(*scope)
 		}

@@ -116,6 +116,7 @@ type options struct {
 	registration       string // off, open, token
 	initialAccessToken string
 	cimdAllowLoopback  bool
+	dpopNonce          bool
 	configure          func(*core.Config)
 }
 
@@ -138,6 +139,8 @@ func (o *options) apply(cfg *core.Config) error {
 		return fmt.Errorf("-registration %q: want off, open or token", o.registration)
 	}
 	cfg.CIMD = core.CIMD{Enabled: true, AllowLoopbackForTests: o.cimdAllowLoopback}
+	// Sender-constrained tokens for clients that send a DPoP proof.
+	cfg.DPoP = core.DPoP{Enabled: true, RequireNonce: o.dpopNonce}
 	if o.configure != nil {
 		o.configure(cfg)
 	}
@@ -161,6 +164,7 @@ func run(args []string, stdout, stderr io.Writer, mount func(*App) Runner, confi
 	fs.StringVar(&opts.registration, "registration", "open", "dynamic client registration: open, token (initial access token) or off")
 	fs.StringVar(&opts.initialAccessToken, "initial-access-token", "", "the initial access token of -registration token")
 	fs.BoolVar(&opts.cimdAllowLoopback, "cimd-allow-loopback", false, "tests only: fetch client ID metadata documents from loopback addresses")
+	fs.BoolVar(&opts.dpopNonce, "dpop-nonce", false, "demand DPoP server nonces (use_dpop_nonce) at the token endpoint")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

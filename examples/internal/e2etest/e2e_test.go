@@ -419,7 +419,8 @@ func testMetadata(t *testing.T, s *Server) {
 }
 
 func testNoToken(t *testing.T, s *Server) {
-	realm := regexp.MustCompile(`^Bearer realm="[^"]+"$`)
+	// Bearer first; a DPoP challenge (RFC 9449 §7.1) may follow.
+	realm := regexp.MustCompile(`^Bearer realm="[^"]+"(, DPoP algs="[A-Za-z0-9 ]+")?$`)
 	for _, path := range []string{"/api/me", "/api/admin"} {
 		status, _, h := api(t, s.Base, path, "")
 		if status != http.StatusUnauthorized {

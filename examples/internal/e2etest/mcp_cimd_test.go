@@ -269,13 +269,11 @@ func TestMCPStepUp(t *testing.T) {
 	prm := s.Issuer + mcpPRMPath
 
 	t.Run("ReadNotForTheMCPResource", func(t *testing.T) {
+		// A client described by a metadata document is unverified: its
+		// errors are pages, never redirects to its URI (RFC 9700 §4.11.2).
 		p := newBrowser(t).get(t, cimdAuthorizeURL(s, docURL, "read"))
-		var e string
-		if p.status == http.StatusSeeOther || p.status == http.StatusFound {
-			e = p.location(t).Query().Get("error")
-		}
-		if e != "invalid_scope" {
-			t.Errorf("authorize with scope read for %s: HTTP %d, error %q, want a redirect with invalid_scope:\n%s", resource, p.status, e, p.body)
+		if p.status != http.StatusBadRequest || p.header.Get("Location") != "" || !strings.Contains(string(p.body), "invalid_scope") {
+			t.Errorf("authorize with scope read for %s: HTTP %d, want a 400 page with invalid_scope:\n%s", resource, p.status, p.body)
 		}
 	})
 
