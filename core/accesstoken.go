@@ -34,6 +34,13 @@ type TokenInfo struct {
 	// (cnf.jkt, RFC 9449 §6), empty for a bearer token. A bound token is
 	// accepted only with a proof of that key.
 	JKT string
+	// X5T is the x5t#S256 of the TLS client certificate the token is bound
+	// to (cnf, RFC 8705 §3.1; CertificateThumbprint), empty for a token not
+	// bound to one. CheckRequest accepts a bound token only from a request
+	// that presents that certificate; CheckToken, which sees no request,
+	// leaves the comparison to the caller. A token is never bound to both
+	// a DPoP key and a certificate.
+	X5T string
 	// userinfoClaims are the claim names the claims request parameter
 	// asked userinfo for (space-separated).
 	userinfoClaims string
@@ -83,6 +90,9 @@ const (
 	// flagBound marks a token bound to a DPoP key: its thumbprint follows
 	// AdditionalInfo (tokens without the flag never carry it).
 	flagBound = 4
+	// flagCertBound marks a token bound to a TLS client certificate: its
+	// x5t#S256 follows (after the DPoP thumbprint, if any).
+	flagCertBound = 8
 )
 
 func (f sealedFormat) recognizes(tok string) bool {
@@ -106,6 +116,9 @@ func (f sealedFormat) mint(t TokenInfo) (string, string, error) {
 	if t.JKT != "" {
 		flags |= flagBound
 	}
+	if t.X5T != "" {
+		flags |= flagCertBound
+	}
 	w.num(atVersion)
 	w.num(flags)
 	w.num(t.IssuedAt.Unix())
@@ -120,6 +133,9 @@ func (f sealedFormat) mint(t TokenInfo) (string, string, error) {
 	w.str(t.AdditionalInfo)
 	if t.JKT != "" {
 		w.str(t.JKT)
+	}
+	if t.X5T != "" {
+		w.str(t.X5T)
 	}
 	if t.userinfoClaims != "" {
 		w.str(t.userinfoClaims) // optional trailing field: older tokens end before it
@@ -158,6 +174,11 @@ func (f sealedFormat) open(tok string) (TokenInfo, error) {
 			return info, errBadToken
 		}
 	}
+	if flags&flagCertBound != 0 {
+		if info.X5T = r.str(); info.X5T == "" {
+			return info, errBadToken
+		}
+	}
 	if !r.bad && r.off < len(r.s) {
 		info.userinfoClaims = r.str()
 	}
@@ -184,6 +205,11 @@ var (
 // mintAccessToken writes the claims down in the server's access token
 // format.
 func (s *Server) mintAccessToken(c *Client, t *TokenInfo) (string, error) {
+	if c != nil && c.boundCert != "" && t.JKT == "" {
+		// The token request came with a certificate to bind to
+		// (bindCertificate); a DPoP-bound token stays bound to its key only.
+		t.X5T = c.boundCert
+	}
 	tok, jti, err := s.formatFor(c).mint(*t)
 	t.TokenID = jti
 	return tok, err

@@ -42,6 +42,7 @@ type jwtClaims struct {
 	UIC      string `json:"uic"`
 	Cnf      struct {
 		JKT string `json:"jkt"`
+		X5T string `json:"x5t#S256"`
 	} `json:"cnf"`
 }
 
@@ -71,12 +72,7 @@ func (f jwtFormat) mint(t TokenInfo) (string, string, error) {
 		o.boolean("cc", true)
 	}
 	o.strIf("uic", t.userinfoClaims)
-	if t.JKT != "" { // RFC 9449 §6.1
-		o.key("cnf")
-		o.b = append(o.b, `{"jkt":`...)
-		o.b = appendJSONString(o.b, t.JKT)
-		o.b = append(o.b, '}')
-	}
+	appendCnf(o, t.JKT, t.X5T) // RFC 9449 §6.1, RFC 8705 §3.1
 	sg := f.s.signing.Load().signer(f.s.cfg.OIDC.AccessTokenAlg)
 	if sg == nil { // the set is checked for it when installed; never a panic
 		return "", "", errors.New("no signing key for JWT access tokens")
@@ -99,13 +95,35 @@ func (f jwtFormat) open(tok string) (TokenInfo, error) {
 	}
 	info := TokenInfo{
 		Issuer: c.Iss, Audience: c.Aud, UserID: c.Sub, ClientID: c.ClientID, Scope: c.Scope,
-		GrantID: c.GID, TokenID: c.Jti, AdditionalInfo: c.Info, ClientCredentials: c.CC, userinfoClaims: c.UIC, JKT: c.Cnf.JKT,
+		GrantID: c.GID, TokenID: c.Jti, AdditionalInfo: c.Info, ClientCredentials: c.CC, userinfoClaims: c.UIC, JKT: c.Cnf.JKT, X5T: c.Cnf.X5T,
 		IssuedAt: time.Unix(c.Iat, 0), ExpiresAt: time.Unix(c.Exp, 0),
 	}
 	if c.CC {
 		info.UserID = ""
 	}
 	return info, nil
+}
+
+// appendCnf adds the confirmation claim of a bound token: jkt for a DPoP
+// key, x5t#S256 for a certificate; nothing for a bearer token.
+func appendCnf(o *jsonObj, jkt, x5t string) {
+	if jkt == "" && x5t == "" {
+		return
+	}
+	o.key("cnf")
+	o.b = append(o.b, '{')
+	if jkt != "" {
+		o.b = append(o.b, `"jkt":`...)
+		o.b = appendJSONString(o.b, jkt)
+	}
+	if x5t != "" {
+		if jkt != "" {
+			o.b = append(o.b, ',')
+		}
+		o.b = append(o.b, `"x5t#S256":`...)
+		o.b = appendJSONString(o.b, x5t)
+	}
+	o.b = append(o.b, '}')
 }
 
 // formatFor is the format the client's access tokens are minted in.

@@ -39,6 +39,21 @@ func (s *Server) authorize(w Responder, r Request) {
 		s.errorPage(w, r, 400, ErrInvalidRequest, "client_id is required")
 		return
 	}
+	// A pushed request (RFC 9126 §4): its parameters are the ones pushed,
+	// whatever else the URL carries but the client_id that must match.
+	parSig := ""
+	if ru := f.get("request_uri"); ru != "" && s.cfg.PAR.Enabled {
+		pushed, sig, ok := s.openPushed(ru, clientID)
+		if !ok {
+			s.errorPage(w, r, 400, ErrInvalidRequest, "request_uri is invalid, expired, used or not this client's")
+			return
+		}
+		raw, parSig, f, dups = pushed, sig, params{}, nil
+		if err := parseParamsDups(raw, s.cfg.Limits.MaxParams, s.cfg.Limits.MaxValueLength, &f, &dups); err != nil {
+			s.errorPage(w, r, 400, ErrInvalidRequest, "request_uri is invalid")
+			return
+		}
+	}
 	ctx := r.Context()
 	if s.isCIMDClientID(clientID) {
 		if wait := s.cimd.failures.blocked("", r.RemoteAddr(), s.now()); wait > 0 {
@@ -64,109 +79,32 @@ func (s *Server) authorize(w Responder, r Request) {
 		s.errorPage(w, r, e.status, e.code, e.desc)
 		return
 	}
-	sent := f.get("redirect_uri")
-	redirect := ""
+	if msg := s.fapiAuthorize(c, parSig != ""); msg != "" {
+		s.errorPage(w, r, 400, ErrInvalidRequest, msg)
+		return
+	}
+	if parSig == "" && s.cfg.PAR.Enabled && (s.cfg.PAR.Required || c.RequirePAR) {
+		s.errorPage(w, r, 400, ErrInvalidRequest, "push the authorization request first (pushed_authorization_request_endpoint)")
+		return
+	}
+	p, ae := s.readAuthorization(c, &f, raw, dups)
+	// Except for a client that registered itself: its redirect URI is
+	// whatever its registrant chose, and an error sent there without the
+	// user having seen a page would make the server an open redirector
+	// (RFC 9700 §4.11.2). Its errors are pages until the user decides on
+	// the consent page.
+	if p != nil {
+		if unverified, _ := s.unverifiedClient(c); unverified {
+			p.pageReq = r
+		}
+		p.par = parSig
+	}
 	switch {
-	case sent == "" && len(c.RedirectURIs) == 1:
-		redirect = c.RedirectURIs[0]
-	case sent == "":
-		s.errorPage(w, r, 400, ErrInvalidRequest, "redirect_uri is required: the client has no single registered one")
+	case ae != nil && ae.page:
+		s.errorPage(w, r, 400, ae.code, ae.desc)
 		return
-	default:
-		for _, reg := range c.RedirectURIs {
-			if matchRedirectURI(reg, sent) {
-				redirect = sent
-				break
-			}
-		}
-		if redirect == "" {
-			s.errorPage(w, r, 400, ErrInvalidRequest, "redirect_uri is not registered for this client")
-			return
-		}
-	}
-	draft10 := s.profileOf(c) == ProfileDraft10
-	p := &pending{clientID: c.ID, clientName: c.Name, sentURI: sent, redirect: redirect, state: f.get("state"), draft10: draft10}
-	// From here on the redirect URI is trusted: errors go back to the
-	// client, in the response mode it asked for. Except for a client that
-	// registered itself: its redirect URI is whatever its registrant
-	// chose, and an error sent there without the user having seen a page
-	// would make the server an open redirector (RFC 9700 §4.11.2). Its
-	// errors are pages until the user decides on the consent page.
-	if unverified, _ := s.unverifiedClient(c); unverified {
-		p.pageReq = r
-	}
-	switch f.get("response_mode") {
-	case "", "query":
-	case "form_post":
-		p.formPost = true
-	default:
-		s.redirectError(w, p, ErrInvalidRequest, "response_mode must be query or form_post")
-		return
-	}
-	if len(dups) > 0 {
-		s.redirectError(w, p, ErrInvalidRequest, "parameter "+dups[0]+" is repeated")
-		return
-	}
-	switch rt := f.get("response_type"); rt {
-	case "code":
-	case "":
-		s.redirectError(w, p, ErrInvalidRequest, "response_type is required")
-		return
-	default:
-		s.redirectError(w, p, ErrUnsupportedResponseType, "only response_type=code is supported")
-		return
-	}
-	if !c.AllowsGrant(GrantAuthorizationCode) {
-		s.redirectError(w, p, ErrUnauthorizedClient, "the client may not use the authorization code grant")
-		return
-	}
-	p.challenge, p.method = f.get("code_challenge"), f.get("code_challenge_method")
-	switch {
-	case p.challenge == "" && p.method != "":
-		s.redirectError(w, p, ErrInvalidRequest, "code_challenge_method without code_challenge")
-		return
-	case p.challenge == "":
-		if c.Public || (c.PKCE == PKCERequired && !draft10) {
-			s.redirectError(w, p, ErrInvalidRequest, "code_challenge is required (PKCE, S256)")
-			return
-		}
-	default:
-		if p.method == "" {
-			p.method = "plain" // RFC 7636 §4.3 default
-		}
-		if p.method != "S256" && !(p.method == "plain" && s.cfg.AllowPlainPKCE) {
-			s.redirectError(w, p, ErrInvalidRequest, "code_challenge_method must be S256")
-			return
-		}
-		if !validPKCEValue(p.challenge) {
-			s.redirectError(w, p, ErrInvalidRequest, "code_challenge must be 43-128 unreserved characters")
-			return
-		}
-	}
-	if len(p.state) > maxStateLen {
-		p.state = "" // not echoed: the client sees the error without it
-		s.redirectError(w, p, ErrInvalidRequest, "state is too long")
-		return
-	}
-	scope, e := s.allowedScope(c, f.get("scope"))
-	if e != nil {
-		s.redirectError(w, p, e.code, e.desc)
-		return
-	}
-	p.scope = scope
-	resources, ok := resourceValues(raw)
-	if !ok {
-		s.redirectError(w, p, ErrInvalidTarget, "too many or malformed resource parameters")
-		return
-	}
-	res, e := s.checkResources(resources, scope)
-	if e != nil {
-		s.redirectError(w, p, e.code, e.desc)
-		return
-	}
-	p.resource = strings.Join(res, " ")
-	if code, desc := s.authorizeOIDC(&f, p); code != "" {
-		s.redirectError(w, p, code, desc)
+	case ae != nil:
+		s.redirectError(w, p, ae.code, ae.desc)
 		return
 	}
 	p.exp = s.now().Add(s.cfg.Lifetimes.Login).Unix()
@@ -180,6 +118,108 @@ func (s *Server) authorize(w Responder, r Request) {
 	setPageHeaders(w)
 	s.auth.Login(w, r, ar)
 	ar.detach()
+}
+
+// authzError is a refused authorization request: before the redirect URI
+// is established (page) an error page, after it a redirect to the client
+// (or, at the PAR endpoint, a JSON error either way).
+type authzError struct {
+	page       bool
+	code, desc string
+}
+
+// readAuthorization validates the authorization request f (raw is its
+// encoded form, for the repeatable resource parameter) of client c and
+// returns the pending request it describes. Authorize and the pushed
+// authorization request endpoint share it, so a request is judged alike
+// whichever way it came.
+func (s *Server) readAuthorization(c *Client, f *params, raw string, dups []string) (*pending, *authzError) {
+	sent := f.get("redirect_uri")
+	redirect := ""
+	switch {
+	case sent == "" && len(c.RedirectURIs) == 1:
+		redirect = c.RedirectURIs[0]
+	case sent == "":
+		return nil, &authzError{page: true, code: ErrInvalidRequest, desc: "redirect_uri is required: the client has no single registered one"}
+	default:
+		for _, reg := range c.RedirectURIs {
+			if matchRedirectURI(reg, sent) {
+				redirect = sent
+				break
+			}
+		}
+		if redirect == "" {
+			return nil, &authzError{page: true, code: ErrInvalidRequest, desc: "redirect_uri is not registered for this client"}
+		}
+	}
+	draft10 := s.profileOf(c) == ProfileDraft10
+	p := &pending{clientID: c.ID, clientName: c.Name, sentURI: sent, redirect: redirect, state: f.get("state"), draft10: draft10}
+	// From here on the redirect URI is trusted: errors go back to the
+	// client, in the response mode it asked for.
+	switch f.get("response_mode") {
+	case "", "query":
+	case "form_post":
+		p.formPost = true
+	default:
+		return p, &authzError{code: ErrInvalidRequest, desc: "response_mode must be query or form_post"}
+	}
+	if len(dups) > 0 {
+		return p, &authzError{code: ErrInvalidRequest, desc: "parameter " + dups[0] + " is repeated"}
+	}
+	switch rt := f.get("response_type"); rt {
+	case "code":
+	case "":
+		return p, &authzError{code: ErrInvalidRequest, desc: "response_type is required"}
+	default:
+		return p, &authzError{code: ErrUnsupportedResponseType, desc: "only response_type=code is supported"}
+	}
+	if !c.AllowsGrant(GrantAuthorizationCode) {
+		return p, &authzError{code: ErrUnauthorizedClient, desc: "the client may not use the authorization code grant"}
+	}
+	p.challenge, p.method = f.get("code_challenge"), f.get("code_challenge_method")
+	switch {
+	case p.challenge == "" && p.method != "":
+		return p, &authzError{code: ErrInvalidRequest, desc: "code_challenge_method without code_challenge"}
+	case p.challenge == "":
+		if c.Public || (c.PKCE == PKCERequired && !draft10) {
+			return p, &authzError{code: ErrInvalidRequest, desc: "code_challenge is required (PKCE, S256)"}
+		}
+	default:
+		if p.method == "" {
+			p.method = "plain" // RFC 7636 §4.3 default
+		}
+		if p.method != "S256" && !(p.method == "plain" && s.cfg.AllowPlainPKCE) {
+			return p, &authzError{code: ErrInvalidRequest, desc: "code_challenge_method must be S256"}
+		}
+		if !validPKCEValue(p.challenge) {
+			return p, &authzError{code: ErrInvalidRequest, desc: "code_challenge must be 43-128 unreserved characters"}
+		}
+	}
+	if len(p.state) > maxStateLen {
+		p.state = "" // not echoed: the client sees the error without it
+		return p, &authzError{code: ErrInvalidRequest, desc: "state is too long"}
+	}
+	scope, e := s.allowedScope(c, f.get("scope"))
+	if e != nil {
+		return p, &authzError{code: e.code, desc: e.desc}
+	}
+	p.scope = scope
+	resources, ok := resourceValues(raw)
+	if !ok {
+		return p, &authzError{code: ErrInvalidTarget, desc: "too many or malformed resource parameters"}
+	}
+	res, e := s.checkResources(resources, scope)
+	if e != nil {
+		return p, &authzError{code: e.code, desc: e.desc}
+	}
+	p.resource = strings.Join(res, " ")
+	if code, desc := s.authorizeOIDC(f, p); code != "" {
+		return p, &authzError{code: code, desc: desc}
+	}
+	if ae := s.fapiRequest(c, f, p); ae != nil {
+		return p, ae
+	}
+	return p, nil
 }
 
 // OpenID Connect authorization errors (Core §3.1.2.6).

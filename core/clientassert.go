@@ -286,7 +286,7 @@ func (s *Server) checkAssertion(ctx context.Context, c *Client, assertion string
 	if err != nil {
 		return "", time.Time{}, keyFail(err)
 	}
-	algs := s.cfg.ClientAssertions.Algs
+	algs := s.fapiAlgsFor(c, s.cfg.ClientAssertions.Algs)
 	h, payload, unknownKID, err := verifyWithKeys(assertion, algs, keys)
 	if err != nil && unknownKID && c.JWKSURI != "" {
 		// The client may have rotated its keys: fetch its set again (at

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"net/url"
@@ -12,6 +13,8 @@ import (
 type clientAuth struct {
 	client   *Client
 	viaBasic bool
+	// cert is the certificate an mTLS client authenticated with (RFC 8705).
+	cert *x509.Certificate
 }
 
 // authenticateClient authenticates the client of a token, revocation or
@@ -23,7 +26,21 @@ type clientAuth struct {
 // secret, a client with a secret never with an assertion (both secret
 // methods are accepted for a client with a secret). Failures are counted
 // for throttling.
+//
+// A client of an mTLS method (RFC 8705: tls_client_auth,
+// self_signed_tls_client_auth) sends client_id in the body, nothing else,
+// and authenticates by the request's certificate. At the token endpoint
+// the access token may then be bound to the request's certificate
+// (bindCertificate).
 func (s *Server) authenticateClient(r Request, f *params, allowPublic bool) (clientAuth, *oauthError) {
+	ca, e := s.authenticateClientOnce(r, f, allowPublic)
+	if e != nil {
+		return ca, e
+	}
+	return s.bindCertificate(r, f, ca)
+}
+
+func (s *Server) authenticateClientOnce(r Request, f *params, allowPublic bool) (clientAuth, *oauthError) {
 	// The challenge is built only on the failure paths that send it: a
 	// concatenation here cost an allocation on every token request.
 	basicChallenge := func() string { return `Basic realm="` + safeDescription(s.cfg.Realm) + `", charset="UTF-8"` }
@@ -111,7 +128,16 @@ func (s *Server) verifyClient(r Request, id, secret string, basic, legacyRaw, al
 		return clientAuth{}, invalid(basic)
 	}
 	ok := false
+	var cert *x509.Certificate
+	reason := ""
 	switch {
+	case c.AuthMethod == AuthTLSClientAuth || c.AuthMethod == AuthSelfSignedTLSClientAuth:
+		// RFC 8705 §2: the certificate is the credential; a secret or a
+		// Basic header is another method.
+		if reason = "a secret or Basic credentials from an mTLS client"; secret == "" && !basic && !legacyRaw {
+			cert, reason = s.verifyClientCertificate(r, c, now)
+			ok = cert != nil
+		}
 	case c.Public:
 		ok = secret == "" && allowPublic && !legacyRaw && (c.AuthMethod == "" || c.AuthMethod == AuthNone)
 	case !secretMethod(c.AuthMethod):
@@ -131,10 +157,14 @@ func (s *Server) verifyClient(r Request, id, secret string, basic, legacyRaw, al
 			account = "" // nothing to guess: count the address only
 		}
 		s.throttle.fail(account, r.RemoteAddr(), now)
-		s.log.WarnContext(r.Context(), "oauth2kit: client authentication failed", "client_id", id, "remote", r.RemoteAddr())
+		if reason != "" {
+			s.log.WarnContext(r.Context(), "oauth2kit: client authentication failed", "client_id", id, "remote", r.RemoteAddr(), "reason", reason)
+		} else {
+			s.log.WarnContext(r.Context(), "oauth2kit: client authentication failed", "client_id", id, "remote", r.RemoteAddr())
+		}
 		return clientAuth{}, invalid(basic)
 	}
-	return clientAuth{client: c, viaBasic: basic}, nil
+	return clientAuth{client: c, viaBasic: basic, cert: cert}, nil
 }
 
 // secretMethod reports whether a confidential client registered with

@@ -73,6 +73,21 @@ type ClientSpec struct {
 	// DPoPBoundAccessTokens refuses the client tokens not bound to a DPoP
 	// key (RFC 9449).
 	DPoPBoundAccessTokens bool
+	// RequirePAR refuses the client authorization requests it did not
+	// push first (RFC 9126).
+	RequirePAR bool
+	// AuthMethod AuthTLSClientAuth (RFC 8705 §2.1) authenticates the
+	// client by a certificate chaining to Config.MTLS.ClientCAs that
+	// names it by exactly one of these (see Client); such a client gets
+	// no secret and registers no keys.
+	TLSClientAuthSubjectDN, TLSClientAuthSANDNS, TLSClientAuthSANURI, TLSClientAuthSANIP, TLSClientAuthSANEmail string
+	// AuthMethod AuthSelfSignedTLSClientAuth (§2.2) authenticates the
+	// client by a certificate (self-signed or not: no chain is verified)
+	// whose public key is in JWKS or at JWKSURI, as for private_key_jwt.
+	//
+	// TLSClientCertificateBoundAccessTokens binds the client's access
+	// tokens to its TLS client certificate (§3), whatever its AuthMethod.
+	TLSClientCertificateBoundAccessTokens bool
 }
 
 // NewClient validates spec and returns the client to store and, for a
@@ -96,6 +111,9 @@ func newClient(spec ClientSpec, grants *grantRegistry) (*Client, string, error) 
 		PostLogoutRedirectURIs:   slices.Clone(spec.PostLogoutRedirectURIs),
 		CreatedAt:                time.Now().UTC(),
 		DPoPBoundAccessTokens:    spec.DPoPBoundAccessTokens,
+		RequirePAR:               spec.RequirePAR,
+
+		TLSClientCertificateBoundAccessTokens: spec.TLSClientCertificateBoundAccessTokens,
 	}
 	if c.ID == "" {
 		id, err := newClientID()
@@ -142,17 +160,35 @@ func newClient(spec ClientSpec, grants *grantRegistry) (*Client, string, error) 
 		}
 	}
 	c.Scopes = append([]string(nil), spec.Scopes...)
+	if spec.AuthMethod != AuthTLSClientAuth && (spec.TLSClientAuthSubjectDN != "" || spec.TLSClientAuthSANDNS != "" ||
+		spec.TLSClientAuthSANURI != "" || spec.TLSClientAuthSANIP != "" || spec.TLSClientAuthSANEmail != "") {
+		return nil, "", errors.New("the TLSClientAuth fields are for AuthMethod tls_client_auth")
+	}
 	switch spec.AuthMethod {
 	case "":
 		if spec.JWKS != "" || spec.JWKSURI != "" {
 			return nil, "", errors.New("keys (JWKS, JWKSURI) are for AuthMethod private_key_jwt")
 		}
-	case AuthPrivateKeyJWT:
+	case AuthTLSClientAuth:
 		switch {
 		case spec.Public || spec.Secret != "":
-			return nil, "", errors.New("a private_key_jwt client is confidential and has no secret")
+			return nil, "", errors.New("a tls_client_auth client is confidential and has no secret")
+		case spec.JWKS != "" || spec.JWKSURI != "":
+			return nil, "", errors.New("a tls_client_auth client has no keys (JWKS, JWKSURI)")
+		}
+		if err := checkTLSClientSpec(&spec); err != nil {
+			return nil, "", err
+		}
+		c.AuthMethod = AuthTLSClientAuth
+		c.TLSClientAuthSubjectDN, c.TLSClientAuthSANDNS, c.TLSClientAuthSANURI = spec.TLSClientAuthSubjectDN, spec.TLSClientAuthSANDNS, spec.TLSClientAuthSANURI
+		c.TLSClientAuthSANIP, c.TLSClientAuthSANEmail = spec.TLSClientAuthSANIP, spec.TLSClientAuthSANEmail
+		return c, "", nil
+	case AuthPrivateKeyJWT, AuthSelfSignedTLSClientAuth:
+		switch {
+		case spec.Public || spec.Secret != "":
+			return nil, "", fmt.Errorf("a %s client is confidential and has no secret", spec.AuthMethod)
 		case (spec.JWKS == "") == (spec.JWKSURI == ""):
-			return nil, "", errors.New("a private_key_jwt client needs exactly one of JWKS and JWKSURI")
+			return nil, "", fmt.Errorf("a %s client needs exactly one of JWKS and JWKSURI", spec.AuthMethod)
 		case spec.JWKS != "":
 			if err := jose.CheckPublicJWKS([]byte(spec.JWKS)); err != nil {
 				return nil, "", fmt.Errorf("JWKS: %w", err)
@@ -162,10 +198,10 @@ func newClient(spec ClientSpec, grants *grantRegistry) (*Client, string, error) 
 				return nil, "", fmt.Errorf("JWKSURI: %w", err)
 			}
 		}
-		c.AuthMethod, c.JWKS, c.JWKSURI = AuthPrivateKeyJWT, spec.JWKS, spec.JWKSURI
+		c.AuthMethod, c.JWKS, c.JWKSURI = spec.AuthMethod, spec.JWKS, spec.JWKSURI
 		return c, "", nil
 	default:
-		return nil, "", fmt.Errorf("AuthMethod %q: want empty or %q", spec.AuthMethod, AuthPrivateKeyJWT)
+		return nil, "", fmt.Errorf("AuthMethod %q: want empty, %q, %q or %q", spec.AuthMethod, AuthPrivateKeyJWT, AuthTLSClientAuth, AuthSelfSignedTLSClientAuth)
 	}
 	if spec.Public {
 		if spec.Secret != "" {

@@ -138,8 +138,14 @@ type Config struct {
 	// DPoP configures sender-constrained tokens (RFC 9449); off by
 	// default.
 	DPoP DPoP
+	// PAR configures pushed authorization requests (RFC 9126); off by
+	// default.
+	PAR PAR
 	// ClientAssertions configures private_key_jwt client authentication.
 	ClientAssertions ClientAssertions
+	// MTLS configures mutual-TLS client authentication and
+	// certificate-bound access tokens (RFC 8705); off by default.
+	MTLS MTLS
 
 	// Logger receives security events (code replay, refresh reuse, storage
 	// failures). Tokens, codes, secrets and passwords are never logged.
@@ -179,6 +185,9 @@ type Paths struct {
 	// same JSON as Metadata (with OIDC on). Default:
 	// /.well-known/openid-configuration.
 	OpenIDConfiguration string
+	// PAR is the pushed authorization request endpoint (default
+	// /oauth2/par, served with PAR.Enabled).
+	PAR string
 	// Registration is the dynamic client registration endpoint
 	// (default /register, served when Registration.Policy is not
 	// RegistrationOff); a client's registration_client_uri is this URL

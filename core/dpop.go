@@ -107,7 +107,7 @@ func (s *Server) tokenProof(w Responder, r Request, c *Client) (string, *oauthEr
 	case len(h) > 1:
 		return "", oerr(400, ErrInvalidDPoPProof, "one DPoP proof per request")
 	}
-	p, e := s.checkProof(r.Context(), h[0], "POST", s.cfg.Issuer+s.cfg.Paths.Token, "")
+	p, e := s.checkProof(r.Context(), h[0], "POST", s.cfg.Issuer+s.cfg.Paths.Token, "", s.fapiAlgsFor(c, s.cfg.DPoP.Algs))
 	if e != nil {
 		if e.code == ErrUseDPoPNonce {
 			w.SetHeader("DPoP-Nonce", s.dpopNonces.Issue(s.now()))
@@ -125,9 +125,9 @@ func (s *Server) tokenProof(w Responder, r Request, c *Client) (string, *oauthEr
 // checkProof verifies a proof for method and URL (and, at a resource, the
 // access token it accompanies), demands the server nonce when configured,
 // and spends the proof's jti in the replay cache.
-func (s *Server) checkProof(ctx context.Context, proof, method, htu, token string) (*dpop.Proof, *oauthError) {
+func (s *Server) checkProof(ctx context.Context, proof, method, htu, token string, algs []string) (*dpop.Proof, *oauthError) {
 	now := s.now()
-	p, err := dpop.Verify(proof, dpop.Check{Algs: s.cfg.DPoP.Algs, Method: method, URL: htu, AccessToken: token, Now: now})
+	p, err := dpop.Verify(proof, dpop.Check{Algs: algs, Method: method, URL: htu, AccessToken: token, Now: now})
 	if err != nil {
 		return nil, oerr(400, ErrInvalidDPoPProof, strings.TrimPrefix(err.Error(), "dpop: "))
 	}
@@ -171,7 +171,7 @@ func (s *Server) checkBinding(r Request, tok, scheme, audience string, info *Tok
 	if len(h) != 1 {
 		return s.dpopError(401, ErrInvalidDPoPProof, "one DPoP proof is required")
 	}
-	p, e := s.checkProof(r.Context(), h[0], r.Method(), s.resourceURL(audience, r.Path()), tok)
+	p, e := s.checkProof(r.Context(), h[0], r.Method(), s.resourceURL(audience, r.Path()), tok, s.cfg.DPoP.Algs)
 	if e != nil {
 		if e.status >= 500 {
 			return &ResourceError{Status: e.status, Body: []byte(`{"error":"temporarily_unavailable"}`), Err: errors.New(e.desc)}

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -114,6 +115,10 @@ func resourceReq(authz, proof string) *fakeReq {
 
 func TestDPoPTokenAndResource(t *testing.T) {
 	e := newEnv(t, false, dpopOn)
+	md := e.do(&fakeReq{method: "GET", path: "/.well-known/oauth-authorization-server"}).json(t)
+	if fmt.Sprint(md["dpop_signing_alg_values_supported"]) != "[ES256 EdDSA PS256 RS256]" {
+		t.Fatalf("metadata: %v", md["dpop_signing_alg_values_supported"])
+	}
 	k := newDPoPKey(t)
 	w := e.ccDPoP(k.proof(e.now, "POST", tokenURL))
 	got := w.json(t)

@@ -99,7 +99,7 @@ func (s *Server) grantIDToken(ctx context.Context, c *Client, userID, scope, sto
 // withNonce is false on refresh (§12.2: the nonce belongs to the
 // authentication request, not to later tokens).
 func (s *Server) mintIDToken(ctx context.Context, c *Client, userID, scope string, oc *oidcContext, access string, now time.Time, withNonce bool) (string, *oauthError) {
-	sg := s.signing.Load().signer(c.IDTokenSignedResponseAlg)
+	sg := s.signing.Load().signer(s.fapiIDTokenAlg(c))
 	if sg == nil {
 		s.log.ErrorContext(ctx, "oauth2kit: no signing key for the client's id_token_signed_response_alg", "client_id", c.ID, "alg", c.IDTokenSignedResponseAlg)
 		return "", oerr(500, ErrServerError, "the server has no key for the client's id_token algorithm")

@@ -79,12 +79,7 @@ func (s *Server) introspect(w Responder, r Request) {
 		o.str("iss", info.Issuer)
 		o.str("aud", info.Audience)
 		o.str("jti", info.TokenID)
-		if info.JKT != "" { // RFC 9449 §6.2
-			o.key("cnf")
-			o.b = append(o.b, `{"jkt":`...)
-			o.b = appendJSONString(o.b, info.JKT)
-			o.b = append(o.b, '}')
-		}
+		appendCnf(o, info.JKT, info.X5T) // RFC 9449 §6.2, RFC 8705 §3.2
 	case strings.HasPrefix(tok, prefixRefresh+"."):
 		sig, ok := s.keys.opaqueSig(prefixRefresh, tok)
 		if !ok {

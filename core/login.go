@@ -415,8 +415,11 @@ func (s *Server) issueCode(w Responder, r Request, p *pending) {
 		s.redirectError(w, p, ErrServerError, "the server could not complete the request")
 		return
 	}
-	exp := now.Add(s.cfg.Lifetimes.Code)
+	exp := now.Add(s.fapiCodeLifetime(ctx, p.clientID))
 	if !s.useForm(w, r, p) {
+		return
+	}
+	if !s.spendPushed(w, r, p) {
 		return
 	}
 	g := &Grant{

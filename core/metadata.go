@@ -1,5 +1,7 @@
 package core
 
+import "slices"
+
 // Metadata serves the RFC 8414 authorization server metadata.
 func (s *Server) Metadata(w Responder, r Request) { s.serve(&epMetadata, w, r) }
 
@@ -15,6 +17,14 @@ func (s *Server) serveMetadata(w Responder, r Request) {
 
 func (s *Server) buildMetadata() []byte {
 	c := &s.cfg
+	// A server-wide FAPI 2.0 profile advertises only what it allows.
+	fapi := c.Profile == ProfileFAPI2
+	allowed := func(algs []string) []string {
+		if !fapi {
+			return algs
+		}
+		return slices.DeleteFunc(slices.Clone(algs), func(a string) bool { return !slices.Contains(fapiAlgs, a) })
+	}
 	o := newJSON(1024)
 	o.str("issuer", c.Issuer)
 	for _, ep := range s.routes {
@@ -35,19 +45,31 @@ func (s *Server) buildMetadata() []byte {
 	if s.privateKeyJWTOffered() {
 		auth = append(auth, AuthPrivateKeyJWT)
 	}
+	auth = append(auth, s.mtlsAuthMethods()...) // RFC 8705 §2
+	if fapi {
+		auth = slices.DeleteFunc(auth, func(m string) bool { return !fapiAuthMethod(m) })
+	}
 	confidential := len(auth)
-	auth = append(auth, AuthNone)
+	if !fapi {
+		auth = append(auth, AuthNone)
+	}
 	o.strList("token_endpoint_auth_methods_supported", auth)
 	o.strList("revocation_endpoint_auth_methods_supported", auth)
 	o.strList("introspection_endpoint_auth_methods_supported", auth[:confidential])
 	if s.privateKeyJWTOffered() {
 		for _, ep := range []string{"token", "revocation", "introspection"} {
-			o.strList(ep+"_endpoint_auth_signing_alg_values_supported", c.ClientAssertions.Algs)
+			o.strList(ep+"_endpoint_auth_signing_alg_values_supported", allowed(c.ClientAssertions.Algs))
 		}
 	}
 	o.boolean("authorization_response_iss_parameter_supported", true)
 	if c.CIMD.Enabled {
 		o.boolean("client_id_metadata_document_supported", true)
+	}
+	if c.PAR.Enabled {
+		o.boolean("require_pushed_authorization_requests", c.PAR.Required || fapi)
+	}
+	if c.DPoP.Enabled { // RFC 9449 §5.1
+		o.strList("dpop_signing_alg_values_supported", allowed(c.DPoP.Algs))
 	}
 	if len(c.Scopes) > 0 { // RFC 8414: omitted when the server has no fixed list
 		o.strList("scopes_supported", c.Scopes)
@@ -56,12 +78,13 @@ func (s *Server) buildMetadata() []byte {
 	}
 	if c.OIDC.enabled() {
 		o.strList("subject_types_supported", []string{"public"})
-		o.strList("id_token_signing_alg_values_supported", s.signing.Load().algs)
+		o.strList("id_token_signing_alg_values_supported", allowed(s.signing.Load().algs))
 		o.strList("claims_supported", claimsSupported())
 		o.strList("prompt_values_supported", []string{"none", "login", "consent", "select_account"})
 		o.boolean("claims_parameter_supported", true)
 		o.boolean("request_parameter_supported", false)
 		o.boolean("request_uri_parameter_supported", false)
 	}
+	s.writeMTLSMetadata(o) // RFC 8705 §3.3, §5
 	return o.bytes()
 }

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"crypto/x509"
 	"io"
 )
 
@@ -34,6 +35,29 @@ type Request interface {
 	// TLS reports whether the request arrived over TLS; it decides the
 	// Secure attribute of cookies.
 	TLS() bool
+}
+
+// PeerCertificates is an optional Request capability: the certificate
+// chain the TLS client presented, leaf first, as the adapter's framework
+// sees it (net/http's Request.TLS.PeerCertificates), nil without TLS or
+// without a client certificate. The server verifies what it needs itself
+// (RFC 8705: Config.MTLS), so the TLS stack may merely request the
+// certificate (tls.RequestClientCert) or verify it against its own CAs.
+// Adapters that implement it serve mutual-TLS client authentication and
+// certificate-bound access tokens; requests of the others have no
+// certificate, except the one a trusted proxy forwards
+// (Config.MTLS.CertificateHeader).
+type PeerCertificates interface {
+	PeerCertificates() []*x509.Certificate
+}
+
+// PeerAddr is an optional Request capability for adapters whose
+// RemoteAddr is the client address trusted proxies report: PeerAddr is
+// the address of the connection's peer itself ("ip:port" or "ip"), which
+// decides whether Config.MTLS.CertificateHeader comes from a trusted
+// proxy. Without it the server goes by RemoteAddr.
+type PeerAddr interface {
+	PeerAddr() string
 }
 
 // Responder is where the endpoints write their answer. Adapters implement it

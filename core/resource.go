@@ -173,6 +173,11 @@ func (s *Server) checkRequestToken(r Request, audience string, scopes []string) 
 	if rerr := s.checkBinding(r, tok, scheme, audience, info); rerr != nil {
 		return nil, rerr
 	}
+	if info.X5T != "" {
+		if rerr := s.checkCertBinding(r, info); rerr != nil {
+			return nil, rerr
+		}
+	}
 	for _, sc := range scopes {
 		if !info.HasScope(sc) {
 			return nil, s.resourceError(403, ErrInsufficientScope, strings.Join(scopes, " "), legacy, nil)

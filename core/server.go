@@ -53,6 +53,9 @@ func New(cfg Config, store Storage, auth Authenticator) (*Server, error) {
 	if cfg.Registration.Policy != RegistrationOff {
 		routes = append(slices.Clip(routes), &epRegistration)
 	}
+	if cfg.PAR.Enabled {
+		routes = append(slices.Clip(routes), &epPAR)
+	}
 	return newServer(cfg, store, auth, builtinGrants, routes)
 }
 
@@ -115,6 +118,15 @@ func newServer(cfg Config, store Storage, auth Authenticator, grants *grantRegis
 		return nil, err
 	}
 	if err := s.setupDPoP(); err != nil {
+		return nil, err
+	}
+	if err := s.setupMTLS(); err != nil {
+		return nil, err
+	}
+	if err := s.setupPAR(); err != nil {
+		return nil, err
+	}
+	if err := s.checkFAPIConfig(); err != nil {
 		return nil, err
 	}
 	md := s.buildMetadata()

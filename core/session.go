@@ -73,7 +73,11 @@ type pending struct {
 	// form, it is the signature under which issueCode records the form
 	// as used (onceSig), so that the form issues at most one code.
 	once string
-	// pageReq is not sealed either: set at authorize for an unverified
+	// par is the signature of the pushed request's request_uri (RFC 9126)
+	// the request came from, spent when the code is issued: one pushed
+	// request, one code, however often the login page is reloaded.
+	par string
+	// pageReq is not sealed: set at authorize for an unverified
 	// client, it makes redirectError show an error page (for this
 	// request) instead of redirecting.
 	pageReq Request
@@ -95,6 +99,9 @@ func (s *Server) sealPending(p *pending) (string, error) {
 	if p.formPost {
 		flags |= 2
 	}
+	if p.par != "" {
+		flags |= 4 // an optional trailing field: older handles end before it
+	}
 	w.num(flags)
 	oc := ""
 	if p.oidc != nil {
@@ -102,6 +109,9 @@ func (s *Server) sealPending(p *pending) (string, error) {
 	}
 	for _, v := range []string{p.clientID, p.sentURI, p.redirect, p.scope, p.state, p.challenge, p.method, p.binding, p.userID, p.info, p.nonce, p.clientName, oc, p.resource} {
 		w.str(v)
+	}
+	if p.par != "" {
+		w.str(p.par)
 	}
 	return s.keys.seal(prefixPending, w.b)
 }
@@ -121,6 +131,9 @@ func (s *Server) openPending(h string) (*pending, bool) {
 	var oc string
 	for _, v := range []*string{&p.clientID, &p.sentURI, &p.redirect, &p.scope, &p.state, &p.challenge, &p.method, &p.binding, &p.userID, &p.info, &p.nonce, &p.clientName, &oc, &p.resource} {
 		*v = r.str()
+	}
+	if flags&4 != 0 {
+		p.par = r.str()
 	}
 	if r.bad || r.off != len(r.s) || p.clientID == "" || p.redirect == "" {
 		return nil, false

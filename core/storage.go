@@ -170,6 +170,30 @@ type Client struct {
 	// RequirePAR requires the client's authorization requests to be pushed
 	// first (RFC 9126 require_pushed_authorization_requests).
 	RequirePAR bool
+
+	// The certificate of an AuthTLSClientAuth client (RFC 8705 §2.1.2),
+	// by exactly one of: its subject DN in the RFC 4514 string form
+	// (tls_client_auth_subject_dn, compared as a DN: attribute types
+	// case-insensitively, values exactly), or a subject alternative name:
+	// a DNS name (tls_client_auth_san_dns, case-insensitively), a URI
+	// (tls_client_auth_san_uri), an IP address (tls_client_auth_san_ip)
+	// or an email address (tls_client_auth_san_email).
+	TLSClientAuthSubjectDN string
+	TLSClientAuthSANDNS    string
+	TLSClientAuthSANURI    string
+	TLSClientAuthSANIP     string
+	TLSClientAuthSANEmail  string
+	// TLSClientCertificateBoundAccessTokens binds the client's access
+	// tokens to its TLS client certificate (RFC 8705 §3,
+	// tls_client_certificate_bound_access_tokens): a token request without
+	// a certificate is refused (unless it carries a DPoP proof, which binds
+	// the token to the DPoP key instead).
+	TLSClientCertificateBoundAccessTokens bool
+
+	// boundCert is the x5t#S256 the access tokens of this request are
+	// bound to: set only on the per-request copy authenticateClient
+	// returns, never stored.
+	boundCert string
 }
 
 // Client authentication methods (token_endpoint_auth_method values).
@@ -178,6 +202,11 @@ const (
 	AuthClientSecretBasic = "client_secret_basic"
 	AuthClientSecretPost  = "client_secret_post"
 	AuthPrivateKeyJWT     = "private_key_jwt"
+	// AuthTLSClientAuth: a certificate chaining to Config.MTLS.ClientCAs
+	// that names the client (RFC 8705 §2.1); AuthSelfSignedTLSClientAuth:
+	// a certificate whose key is one of the client's JWKS (§2.2).
+	AuthTLSClientAuth           = "tls_client_auth"
+	AuthSelfSignedTLSClientAuth = "self_signed_tls_client_auth"
 )
 
 // AllowsGrant reports whether the client may use grant type gt.

@@ -55,6 +55,10 @@ func (s *Server) token(w Responder, r Request) {
 		sendError(w, e, legacy)
 		return
 	}
+	if e = s.fapiToken(c, f.dpopJKT); e != nil {
+		sendError(w, e, legacy)
+		return
+	}
 	res, e := g.handle(s, r.Context(), c, f)
 	if e != nil {
 		sendError(w, e, legacy)

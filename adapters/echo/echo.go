@@ -2,6 +2,7 @@ package echoadapter
 
 import (
 	"context"
+	"crypto/x509"
 	"io"
 	"net/http"
 
@@ -27,6 +28,15 @@ func (x *exchange) RawQuery() string            { return x.c.Request().URL.RawQu
 func (x *exchange) Header(name string) []string { return x.c.Request().Header.Values(name) }
 func (x *exchange) Body() io.Reader             { return x.c.Request().Body }
 func (x *exchange) TLS() bool                   { return x.c.Request().TLS != nil }
+func (x *exchange) PeerAddr() string            { return x.c.Request().RemoteAddr }
+
+// PeerCertificates implements core.PeerCertificates (RFC 8705 mTLS).
+func (x *exchange) PeerCertificates() []*x509.Certificate {
+	if t := x.c.Request().TLS; t != nil {
+		return t.PeerCertificates
+	}
+	return nil
+}
 
 func (x *exchange) Path() string {
 	if x.path != "" {

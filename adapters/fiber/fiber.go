@@ -3,6 +3,7 @@ package fiberadapter
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"io"
 	"strings"
 
@@ -32,6 +33,17 @@ func (q request) RemoteAddr() string { return clientAddr(q) }
 // X-Forwarded-Proto (fiber believes every peer unless
 // Config.EnableTrustedProxyCheck is set). It only makes cookies Secure.
 func (q request) TLS() bool { return q.c.Protocol() == "https" }
+
+// PeerCertificates implements core.PeerCertificates (RFC 8705 mTLS): the
+// chain of fasthttp's TLS connection; PeerAddr is the peer RemoteAddr may
+// look past.
+func (q request) PeerCertificates() []*x509.Certificate {
+	if st := q.c.Context().TLSConnectionState(); st != nil {
+		return st.PeerCertificates
+	}
+	return nil
+}
+func (q request) PeerAddr() string { return q.c.Context().RemoteAddr().String() }
 
 func (q request) Path() string {
 	if q.path != "" {

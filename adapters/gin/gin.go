@@ -2,6 +2,7 @@ package ginadapter
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,6 +29,15 @@ func (q request) RawQuery() string            { return q.c.Request.URL.RawQuery 
 func (q request) Header(name string) []string { return q.c.Request.Header.Values(name) }
 func (q request) Body() io.Reader             { return q.c.Request.Body }
 func (q request) TLS() bool                   { return q.c.Request.TLS != nil }
+func (q request) PeerAddr() string            { return q.c.Request.RemoteAddr }
+
+// PeerCertificates implements core.PeerCertificates (RFC 8705 mTLS).
+func (q request) PeerCertificates() []*x509.Certificate {
+	if q.c.Request.TLS == nil {
+		return nil
+	}
+	return q.c.Request.TLS.PeerCertificates
+}
 
 // RemoteAddr is the client address as the package documentation describes
 // it: c.ClientIP() once the app has told gin whom to trust, the peer

@@ -28,6 +28,7 @@ package nethttp
 
 import (
 	"context"
+	"crypto/x509"
 	"io"
 	"net/http"
 	"net/netip"
@@ -90,6 +91,15 @@ func (q request) Body() io.Reader             { return q.r.Body }
 func (q request) RemoteAddr() string          { return q.r.RemoteAddr }
 func (q request) TLS() bool                   { return q.r.TLS != nil }
 func (q request) Unwrap() *http.Request       { return q.r }
+func (q request) PeerAddr() string            { return q.r.RemoteAddr }
+
+// PeerCertificates implements core.PeerCertificates (RFC 8705 mTLS).
+func (q request) PeerCertificates() []*x509.Certificate {
+	if q.r.TLS == nil {
+		return nil
+	}
+	return q.r.TLS.PeerCertificates
+}
 
 // proxiedRequest is a request that may come through trusted proxies.
 type proxiedRequest struct {

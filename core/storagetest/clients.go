@@ -42,6 +42,14 @@ func fullClient() *core.Client {
 		JWKS:                  clientJWKS(),
 		DPoPBoundAccessTokens: true,
 		RequirePAR:            true,
+		// A client names its certificate by one of these; a store keeps
+		// them all. Values with RFC 4514 escapes, spaces and non-ASCII.
+		TLSClientAuthSubjectDN:                `CN=Café \"App\"\, Inc.,OU=a+OU=b,O=Example,C=SE`,
+		TLSClientAuthSANDNS:                   "client.example.com",
+		TLSClientAuthSANURI:                   "spiffe://example.org/ns/a,b/sa/client",
+		TLSClientAuthSANIP:                    "2001:db8::1",
+		TLSClientAuthSANEmail:                 "client+tag@example.com",
+		TLSClientCertificateBoundAccessTokens: true,
 	}
 }
 

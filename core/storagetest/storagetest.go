@@ -330,15 +330,16 @@ func (f *differ) report(t *testing.T, what string) {
 // values in them (dynamicClient): a store without core.RegistrationStore
 // never receives such a client from the server, so Run does not demand
 // that it keep them. The fields of client authentication and sender
-// constraints (AuthMethod to RequirePAR) are another matter: a client
-// registered statically has them too, and a store that lost
-// DPoPBoundAccessTokens or RequirePAR would quietly drop a requirement,
-// so Run's client round trips set them (fullClient; JWKSURI in
-// SaveReplaces).
+// constraints (AuthMethod to RequirePAR, and the TLS ones) are another
+// matter: a client registered statically has them too, and a store that
+// lost DPoPBoundAccessTokens, RequirePAR or a TLS subject would quietly
+// drop a requirement or lock the client out, so Run's client round trips
+// set them (fullClient; JWKSURI in SaveReplaces).
 var (
 	clientFields = []string{"ID", "Name", "SecretHash", "RedirectURIs", "Public", "GrantTypes", "Scopes", "Profile", "PKCE", "LegacyBasicSecret", "IDTokenSignedResponseAlg", "AccessTokenFormat", "PostLogoutRedirectURIs", "CreatedAt",
 		"Dynamic", "RegistrationTokenHash", "Metadata", "UsedAt",
-		"AuthMethod", "JWKS", "JWKSURI", "DPoPBoundAccessTokens", "RequirePAR"}
+		"AuthMethod", "JWKS", "JWKSURI", "DPoPBoundAccessTokens", "RequirePAR",
+		"TLSClientAuthSubjectDN", "TLSClientAuthSANDNS", "TLSClientAuthSANURI", "TLSClientAuthSANIP", "TLSClientAuthSANEmail", "TLSClientCertificateBoundAccessTokens"}
 	grantFields   = []string{"ID", "CodeSig", "ClientID", "UserID", "RedirectURI", "Scope", "CodeChallenge", "CodeChallengeMethod", "AdditionalInfo", "OIDC", "Resource", "CreatedAt", "ExpiresAt", "KeepUntil", "UsedAt"}
 	refreshFields = []string{"Sig", "FamilyID", "ClientID", "UserID", "Scope", "AdditionalInfo", "OIDC", "Resource", "JKT", "CreatedAt", "ExpiresAt", "RotatedAt"}
 )
@@ -404,6 +405,14 @@ func diffClient(t *testing.T, what string, want, got *core.Client) {
 	}
 	if want.RequirePAR != got.RequirePAR {
 		f.add("RequirePAR", want.RequirePAR, got.RequirePAR)
+	}
+	f.str("TLSClientAuthSubjectDN", want.TLSClientAuthSubjectDN, got.TLSClientAuthSubjectDN)
+	f.str("TLSClientAuthSANDNS", want.TLSClientAuthSANDNS, got.TLSClientAuthSANDNS)
+	f.str("TLSClientAuthSANURI", want.TLSClientAuthSANURI, got.TLSClientAuthSANURI)
+	f.str("TLSClientAuthSANIP", want.TLSClientAuthSANIP, got.TLSClientAuthSANIP)
+	f.str("TLSClientAuthSANEmail", want.TLSClientAuthSANEmail, got.TLSClientAuthSANEmail)
+	if want.TLSClientCertificateBoundAccessTokens != got.TLSClientCertificateBoundAccessTokens {
+		f.add("TLSClientCertificateBoundAccessTokens", want.TLSClientCertificateBoundAccessTokens, got.TLSClientCertificateBoundAccessTokens)
 	}
 	f.report(t, what)
 }

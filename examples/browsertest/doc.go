@@ -5,7 +5,8 @@
 // official TypeScript MCP SDK (@modelcontextprotocol/sdk, its own OAuth
 // client provider) against examples/mcp: discovery from the 401, dynamic
 // registration, the login in Chromium, the tools, and a step-up from a
-// 403 insufficient_scope.
+// 403 insufficient_scope; fapi.mjs runs oauth4webapi (private_key_jwt, DPoP
+// with the nonce retry, userinfo and refresh) against examples/nethttp.
 //
 // The tests skip unless Chromium is at /usr/bin/chromium and the npm
 // packages are installed here (OAUTH2KIT_REQUIRE_BROWSER=1, as CI sets it,

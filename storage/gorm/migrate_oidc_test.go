@@ -11,6 +11,8 @@ import (
 var newColumns = [][2]string{{"oauth2_clients", "id_token_signed_response_alg"}, {"oauth2_clients", "access_token_format"}, {"oauth2_grants", "oidc"}, {"oauth2_refresh_tokens", "oidc"}, {"oauth2_grants", "resource"}, {"oauth2_refresh_tokens", "resource"}, {"oauth2_clients", "post_logout_redirect_uris"},
 	{"oauth2_clients", "is_dynamic"}, {"oauth2_clients", "registration_token_hash"}, {"oauth2_clients", "metadata"}, {"oauth2_clients", "used_at"},
 	{"oauth2_clients", "auth_method"}, {"oauth2_clients", "jwks"}, {"oauth2_clients", "jwks_uri"}, {"oauth2_clients", "dpop_bound_access_tokens"}, {"oauth2_clients", "require_par"},
+	{"oauth2_clients", "tls_client_auth_subject_dn"}, {"oauth2_clients", "tls_client_auth_san_dns"}, {"oauth2_clients", "tls_client_auth_san_uri"},
+	{"oauth2_clients", "tls_client_auth_san_ip"}, {"oauth2_clients", "tls_client_auth_san_email"}, {"oauth2_clients", "tls_client_certificate_bound_access_tokens"},
 	{"oauth2_refresh_tokens", "jkt"}}
 
 // Migrate adds the OIDC, dynamic registration and client authentication
@@ -170,7 +172,9 @@ func checkLegacyAuth(t *testing.T, what string, cl *core.Client) {
 	if cl == nil {
 		return
 	}
-	if cl.AuthMethod != "" || cl.JWKS != "" || cl.JWKSURI != "" || cl.DPoPBoundAccessTokens || cl.RequirePAR {
+	if cl.AuthMethod != "" || cl.JWKS != "" || cl.JWKSURI != "" || cl.DPoPBoundAccessTokens || cl.RequirePAR ||
+		cl.TLSClientAuthSubjectDN != "" || cl.TLSClientAuthSANDNS != "" || cl.TLSClientAuthSANURI != "" || cl.TLSClientAuthSANIP != "" ||
+		cl.TLSClientAuthSANEmail != "" || cl.TLSClientCertificateBoundAccessTokens {
 		t.Errorf("%s has client authentication fields: %+v", what, cl)
 	}
 }

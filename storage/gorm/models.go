@@ -147,6 +147,12 @@ func (t *optText) Scan(src any) error {
 // requirement), which is what it was when it was written. The two
 // booleans are written as true or false, never NULL. jwks is text, not a
 // JSON column type, for the reason metadata is: it is kept verbatim.
+//
+// The mutual-TLS columns (tls_client_auth_subject_dn, _san_dns, _san_uri,
+// _san_ip, _san_email and tls_client_certificate_bound_access_tokens, RFC
+// 8705) are nullable for the same reason: a row without them is a client
+// that names no certificate and does not require bound tokens. The
+// boolean is written as true or false, never NULL.
 type clientRow struct {
 	ID                       ident    `gorm:"column:id;primaryKey;not null;size:128"`
 	Name                     string   `gorm:"column:name;type:text;not null"`
@@ -171,6 +177,13 @@ type clientRow struct {
 	JWKSURI                  optText  `gorm:"column:jwks_uri;type:text"`
 	DPoPBoundAccessTokens    *bool    `gorm:"column:dpop_bound_access_tokens"`
 	RequirePAR               *bool    `gorm:"column:require_par"`
+
+	TLSClientAuthSubjectDN                optText `gorm:"column:tls_client_auth_subject_dn;type:text"`
+	TLSClientAuthSANDNS                   optText `gorm:"column:tls_client_auth_san_dns;type:text"`
+	TLSClientAuthSANURI                   optText `gorm:"column:tls_client_auth_san_uri;type:text"`
+	TLSClientAuthSANIP                    optText `gorm:"column:tls_client_auth_san_ip;type:text"`
+	TLSClientAuthSANEmail                 optText `gorm:"column:tls_client_auth_san_email;type:text"`
+	TLSClientCertificateBoundAccessTokens *bool   `gorm:"column:tls_client_certificate_bound_access_tokens"`
 }
 
 func (clientRow) TableName() string { return tableClients }
@@ -310,7 +323,7 @@ func decodeList(s string) ([]string, error) {
 
 func clientRowOf(c *core.Client) (*clientRow, error) {
 	// The row must not point into the caller's client.
-	dynamic, dpop, par := c.Dynamic, c.DPoPBoundAccessTokens, c.RequirePAR
+	dynamic, dpop, par, certBound := c.Dynamic, c.DPoPBoundAccessTokens, c.RequirePAR, c.TLSClientCertificateBoundAccessTokens
 	r := &clientRow{
 		ID:                       ident(c.ID),
 		Name:                     c.Name,
@@ -331,6 +344,13 @@ func clientRowOf(c *core.Client) (*clientRow, error) {
 		JWKSURI:                  optText(c.JWKSURI),
 		DPoPBoundAccessTokens:    &dpop,
 		RequirePAR:               &par,
+
+		TLSClientAuthSubjectDN:                optText(c.TLSClientAuthSubjectDN),
+		TLSClientAuthSANDNS:                   optText(c.TLSClientAuthSANDNS),
+		TLSClientAuthSANURI:                   optText(c.TLSClientAuthSANURI),
+		TLSClientAuthSANIP:                    optText(c.TLSClientAuthSANIP),
+		TLSClientAuthSANEmail:                 optText(c.TLSClientAuthSANEmail),
+		TLSClientCertificateBoundAccessTokens: &certBound,
 	}
 	var err error
 	if r.RedirectURIs, err = encodeList(c.RedirectURIs); err != nil {
@@ -372,6 +392,13 @@ func (r *clientRow) client() (*core.Client, error) {
 		// NULL: a row from before the columns, which required neither.
 		DPoPBoundAccessTokens: r.DPoPBoundAccessTokens != nil && *r.DPoPBoundAccessTokens,
 		RequirePAR:            r.RequirePAR != nil && *r.RequirePAR,
+
+		TLSClientAuthSubjectDN:                string(r.TLSClientAuthSubjectDN),
+		TLSClientAuthSANDNS:                   string(r.TLSClientAuthSANDNS),
+		TLSClientAuthSANURI:                   string(r.TLSClientAuthSANURI),
+		TLSClientAuthSANIP:                    string(r.TLSClientAuthSANIP),
+		TLSClientAuthSANEmail:                 string(r.TLSClientAuthSANEmail),
+		TLSClientCertificateBoundAccessTokens: r.TLSClientCertificateBoundAccessTokens != nil && *r.TLSClientCertificateBoundAccessTokens,
 	}
 	var err error
 	if c.RedirectURIs, err = decodeList(r.RedirectURIs); err != nil {

@@ -21,7 +21,7 @@ func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
 const clientUsage = `usage:
   client add -db DSN [-keys FILE] -name NAME -redirect-uri URI [-redirect-uri URI2] [-public] [-scope "a b"]
-             [-auth-method private_key_jwt (-jwks FILE | -jwks-uri URL)] [-require-dpop]
+             [-auth-method private_key_jwt (-jwks FILE | -jwks-uri URL)] [-require-dpop] [-require-par]
   client list -db DSN
   client remove -db DSN [--] ID
   client rotate-secret -db DSN [--] ID`
@@ -45,6 +45,7 @@ func clientCommand(args []string, stdout, stderr io.Writer) int {
 	jwksFile := fs.String("jwks", "", "file holding the client's public JWK Set, for -auth-method private_key_jwt (add)")
 	jwksURI := fs.String("jwks-uri", "", "https URL of the client's JWK Set, for -auth-method private_key_jwt (add)")
 	requireDPoP := fs.Bool("require-dpop", false, "refuse the client access tokens not bound to a DPoP key (add)")
+	requirePAR := fs.Bool("require-par", false, "refuse the client authorization requests it did not push first (add)")
 	var redirects, postLogout multi
 	fs.Var(&redirects, "redirect-uri", "redirect URI, repeatable (add)")
 	fs.Var(&postLogout, "post-logout-redirect-uri", "where RP-initiated logout may return to, repeatable (add)")
@@ -82,7 +83,7 @@ func clientCommand(args []string, stdout, stderr io.Writer) int {
 	case "add":
 		spec := core.ClientSpec{Name: *name, RedirectURIs: redirects, Public: *public,
 			AccessTokenFormat: *atFormat, IDTokenSignedResponseAlg: *idAlg, PostLogoutRedirectURIs: postLogout,
-			AuthMethod: *authMethod, JWKSURI: *jwksURI, DPoPBoundAccessTokens: *requireDPoP}
+			AuthMethod: *authMethod, JWKSURI: *jwksURI, DPoPBoundAccessTokens: *requireDPoP, RequirePAR: *requirePAR}
 		if *jwksFile != "" {
 			b, err := os.ReadFile(*jwksFile)
 			if err != nil {

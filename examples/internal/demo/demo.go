@@ -141,6 +141,8 @@ func (o *options) apply(cfg *core.Config) error {
 	cfg.CIMD = core.CIMD{Enabled: true, AllowLoopbackForTests: o.cimdAllowLoopback}
 	// Sender-constrained tokens for clients that send a DPoP proof.
 	cfg.DPoP = core.DPoP{Enabled: true, RequireNonce: o.dpopNonce}
+	// Pushed authorization requests, required per client (-require-par).
+	cfg.PAR = core.PAR{Enabled: true}
 	if o.configure != nil {
 		o.configure(cfg)
 	}
