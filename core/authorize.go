@@ -216,6 +216,13 @@ func (s *Server) readAuthorization(c *Client, f *params, raw string, dups []stri
 	if code, desc := s.authorizeOIDC(f, p); code != "" {
 		return p, &authzError{code: code, desc: desc}
 	}
+	if jkt := f.get("dpop_jkt"); jkt != "" && s.cfg.DPoP.Enabled {
+		// RFC 9449 §10: the code will be redeemed only with this key.
+		if len(jkt) != 43 || !isB64URL(jkt) {
+			return p, &authzError{code: ErrInvalidRequest, desc: "dpop_jkt is not a JWK thumbprint"}
+		}
+		p.dpopJKT = jkt
+	}
 	if ae := s.fapiRequest(c, f, p); ae != nil {
 		return p, ae
 	}

@@ -395,3 +395,58 @@ func privBytes(t *testing.T, k *ecdsa.PrivateKey) string {
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+// dpop_jkt binds the code to a key (RFC 9449 §10): at authorize, and at
+// PAR from the push's own proof.
+func TestDPoPCodeBinding(t *testing.T) {
+	e := newEnv(t, false, dpopOn, parOn)
+	k, other := newDPoPKey(t), newEdDPoPKey(t)
+	code := func(q url.Values) string {
+		w := e.login(e.authorize(q), "alice", "pw")
+		return wantCodeRedirect(t, w, publicCB, "s").Get("code")
+	}
+	exchange := func(code string, key *dpopKey) *fakeResp {
+		hdr := http.Header{}
+		if key != nil {
+			hdr.Set("DPoP", key.proof(e.now, "POST", tokenURL))
+		}
+		return e.post("/oauth2/token", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {publicCB},
+			"code_verifier": {verifier}, "client_id": {"pub"}}, hdr)
+	}
+	bound := func() url.Values { q := codeQuery("pub", publicCB, "read", "s"); q.Set("dpop_jkt", k.jkt()); return q }
+	if w := exchange(code(bound()), other); w.status != 400 || w.json(t)["error"] != core.ErrInvalidGrant {
+		t.Fatalf("another key: %d %s", w.status, w.body)
+	}
+	if w := exchange(code(bound()), nil); w.status != 400 || w.json(t)["error"] != core.ErrInvalidGrant {
+		t.Fatalf("no proof: %d %s", w.status, w.body)
+	}
+	if w := exchange(code(bound()), k); w.status != 200 || w.json(t)["token_type"] != "DPoP" {
+		t.Fatalf("the key: %d %s", w.status, w.body)
+	}
+	q := codeQuery("pub", publicCB, "read", "s")
+	q.Set("dpop_jkt", "not-a-thumbprint")
+	wantRedirectError(t, e.authorize(q), publicCB, core.ErrInvalidRequest, "s")
+
+	// PAR: the push's proof binds the code.
+	f := codeQuery("", confCB, "read", "s")
+	f.Del("client_id")
+	hdr := basic("conf", e.secret)
+	hdr.Set("DPoP", k.proof(e.now, "POST", issuer+"/oauth2/par"))
+	w := e.push(f, hdr)
+	ru, _ := w.json(t)["request_uri"].(string)
+	if w.status != 201 {
+		t.Fatalf("push: %d %s", w.status, w.body)
+	}
+	page := e.authorize(url.Values{"client_id": {"conf"}, "request_uri": {ru}})
+	c := wantCodeRedirect(t, e.login(page, "alice", "pw"), confCB, "s").Get("code")
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {c}, "redirect_uri": {confCB}, "code_verifier": {verifier}}
+	if w := e.post("/oauth2/token", form, basic("conf", e.secret)); w.status != 400 || w.json(t)["error"] != core.ErrInvalidGrant {
+		t.Fatalf("a pushed, bound code without a proof: %d %s", w.status, w.body)
+	}
+	hdr = basic("conf", e.secret)
+	hdr.Set("DPoP", k.proof(e.now, "POST", issuer+"/oauth2/par"))
+	f.Set("dpop_jkt", other.jkt())
+	if w := e.push(f, hdr); w.status != 400 || w.json(t)["error"] != core.ErrInvalidDPoPProof {
+		t.Fatalf("dpop_jkt of another key than the proof's: %d %s", w.status, w.body)
+	}
+}

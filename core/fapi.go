@@ -26,8 +26,8 @@ import (
 //
 // Not yet: refresh tokens of such clients still rotate (FAPI 2.0 says they
 // should not, OAuth 2.1 requires it for public clients: rotation will be a
-// per-client policy), and codes are not bound to the DPoP key at authorize
-// (dpop_jkt).
+// per-client policy). Codes are bound to the DPoP key with dpop_jkt, or by
+// the proof sent with the push, as for every client.
 const ProfileFAPI2 Profile = 2
 
 // fapiMaxCode is the longest a FAPI 2.0 code may live (§5.3.2.1).

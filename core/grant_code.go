@@ -59,6 +59,9 @@ func (s *Server) exchangeCode(ctx context.Context, c *Client, f *params) (*token
 		if g.RedirectURI == "" && redirect != "" && !(len(c.RedirectURIs) == 1 && redirect == c.RedirectURIs[0]) {
 			return badGrant("redirect_uri does not match the authorization request")
 		}
+		if g.DPoPJKT != "" && g.DPoPJKT != f.dpopJKT {
+			return badGrant("the code is bound to a DPoP key: send a proof of that key")
+		}
 		if g.CodeChallenge == "" {
 			if verifier != "" {
 				return badRequest("code_verifier sent but no code_challenge was bound to the code")

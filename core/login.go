@@ -424,7 +424,7 @@ func (s *Server) issueCode(w Responder, r Request, p *pending) {
 	}
 	g := &Grant{
 		ID: gid, CodeSig: sig, ClientID: p.clientID, UserID: p.userID,
-		RedirectURI: p.sentURI, Scope: p.scope, OIDC: grantOIDCOf(p), Resource: p.resource,
+		RedirectURI: p.sentURI, Scope: p.scope, OIDC: grantOIDCOf(p), Resource: p.resource, DPoPJKT: p.dpopJKT,
 		CodeChallenge: p.challenge, CodeChallengeMethod: p.method,
 		AdditionalInfo: p.info, CreatedAt: now, ExpiresAt: exp,
 		// The family's access tokens outlive the code: user-wide

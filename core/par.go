@@ -106,6 +106,29 @@ func (s *Server) par(w Responder, r Request) {
 		sendError(w, oerr(400, ErrRequestNotSupported, "request objects are not supported"), false)
 		return
 	}
+	// A DPoP proof with the push binds the code to its key (RFC 9449
+	// §10.1), as dpop_jkt would; both must then agree.
+	if h := r.Header("DPoP"); len(h) > 0 && s.cfg.DPoP.Enabled {
+		if len(h) > 1 {
+			sendError(w, oerr(400, ErrInvalidDPoPProof, "one DPoP proof per request"), false)
+			return
+		}
+		proof, e := s.checkProof(r.Context(), h[0], "POST", s.cfg.Issuer+s.cfg.Paths.PAR, "", s.fapiAlgsFor(c, s.cfg.DPoP.Algs))
+		if e != nil {
+			if e.code == ErrUseDPoPNonce {
+				w.SetHeader("DPoP-Nonce", s.dpopNonces.Issue(s.now()))
+			}
+			sendError(w, e, false)
+			return
+		}
+		if jkt := f.get("dpop_jkt"); jkt != "" && jkt != proof.JKT {
+			sendError(w, oerr(400, ErrInvalidDPoPProof, "dpop_jkt is not the proof's key"), false)
+			return
+		}
+		if f.get("dpop_jkt") == "" {
+			f.keys, f.vals = append(f.keys, "dpop_jkt"), append(f.vals, proof.JKT)
+		}
+	}
 	// The pushed parameters without the credentials, as authorize will
 	// read them; client_id is the authenticated client's.
 	var b strings.Builder

@@ -77,6 +77,8 @@ type pending struct {
 	// the request came from, spent when the code is issued: one pushed
 	// request, one code, however often the login page is reloaded.
 	par string
+	// dpopJKT is the DPoP key the code is to be bound to (dpop_jkt).
+	dpopJKT string
 	// pageReq is not sealed: set at authorize for an unverified
 	// client, it makes redirectError show an error page (for this
 	// request) instead of redirecting.
@@ -102,6 +104,9 @@ func (s *Server) sealPending(p *pending) (string, error) {
 	if p.par != "" {
 		flags |= 4 // an optional trailing field: older handles end before it
 	}
+	if p.dpopJKT != "" {
+		flags |= 8 // the same, after par
+	}
 	w.num(flags)
 	oc := ""
 	if p.oidc != nil {
@@ -112,6 +117,9 @@ func (s *Server) sealPending(p *pending) (string, error) {
 	}
 	if p.par != "" {
 		w.str(p.par)
+	}
+	if p.dpopJKT != "" {
+		w.str(p.dpopJKT)
 	}
 	return s.keys.seal(prefixPending, w.b)
 }
@@ -134,6 +142,9 @@ func (s *Server) openPending(h string) (*pending, bool) {
 	}
 	if flags&4 != 0 {
 		p.par = r.str()
+	}
+	if flags&8 != 0 {
+		p.dpopJKT = r.str()
 	}
 	if r.bad || r.off != len(r.s) || p.clientID == "" || p.redirect == "" {
 		return nil, false

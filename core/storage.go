@@ -247,7 +247,11 @@ type Grant struct {
 	OIDC string
 	// Resource lists the RFC 8707 resources the grant is for (canonical
 	// URIs, space-separated), empty for none named.
-	Resource  string
+	Resource string
+	// DPoPJKT binds the code to a DPoP key (RFC 9449 §10, dpop_jkt): it is
+	// redeemed only with a proof of that key. A store keeps it as it gets
+	// it; empty for an unbound code.
+	DPoPJKT   string
 	CreatedAt time.Time
 	// ExpiresAt ends the code's redeemability.
 	ExpiresAt time.Time

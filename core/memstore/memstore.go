@@ -232,7 +232,7 @@ func newGrantRec(g *core.Grant) grantRec {
 		id: g.ID, challengeOIDC: g.CodeChallenge + g.OIDC, challengeLen: uint32(len(g.CodeChallenge)),
 		shared: unique.Make(shared{
 			clientID: g.ClientID, userID: g.UserID, redirectURI: g.RedirectURI,
-			scope: g.Scope, challengeMethod: g.CodeChallengeMethod, additionalInfo: g.AdditionalInfo, resource: g.Resource,
+			scope: g.Scope, challengeMethod: g.CodeChallengeMethod, additionalInfo: g.AdditionalInfo, resource: g.Resource, jkt: g.DPoPJKT,
 		}),
 		created: g.CreatedAt, expires: g.ExpiresAt,
 	}
@@ -252,7 +252,7 @@ func (r *grantRec) grant(sig string) *core.Grant {
 		ID: r.id, CodeSig: sig, ClientID: sh.clientID, UserID: sh.userID,
 		RedirectURI: sh.redirectURI, Scope: sh.scope, CodeChallenge: r.challengeOIDC[:r.challengeLen],
 		CodeChallengeMethod: sh.challengeMethod, AdditionalInfo: sh.additionalInfo,
-		OIDC: r.challengeOIDC[r.challengeLen:], Resource: sh.resource, CreatedAt: r.created, ExpiresAt: r.expires,
+		OIDC: r.challengeOIDC[r.challengeLen:], Resource: sh.resource, DPoPJKT: sh.jkt, CreatedAt: r.created, ExpiresAt: r.expires,
 	}
 	if r.keepExtra > 0 {
 		g.KeepUntil = r.keep()

@@ -173,6 +173,7 @@ func newGrant(now time.Time) *core.Grant {
 		CodeChallenge:       "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
 		CodeChallengeMethod: "S256",
 		AdditionalInfo:      `{"plan":"gold","note":"ünïcödé \"quoted\" \\ back"}`,
+		DPoPJKT:             "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs",
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(10 * time.Minute),
 		KeepUntil:           now.Add(time.Hour),
@@ -340,7 +341,7 @@ var (
 		"Dynamic", "RegistrationTokenHash", "Metadata", "UsedAt",
 		"AuthMethod", "JWKS", "JWKSURI", "DPoPBoundAccessTokens", "RequirePAR",
 		"TLSClientAuthSubjectDN", "TLSClientAuthSANDNS", "TLSClientAuthSANURI", "TLSClientAuthSANIP", "TLSClientAuthSANEmail", "TLSClientCertificateBoundAccessTokens"}
-	grantFields   = []string{"ID", "CodeSig", "ClientID", "UserID", "RedirectURI", "Scope", "CodeChallenge", "CodeChallengeMethod", "AdditionalInfo", "OIDC", "Resource", "CreatedAt", "ExpiresAt", "KeepUntil", "UsedAt"}
+	grantFields   = []string{"ID", "CodeSig", "ClientID", "UserID", "RedirectURI", "Scope", "CodeChallenge", "CodeChallengeMethod", "AdditionalInfo", "OIDC", "Resource", "DPoPJKT", "CreatedAt", "ExpiresAt", "KeepUntil", "UsedAt"}
 	refreshFields = []string{"Sig", "FamilyID", "ClientID", "UserID", "Scope", "AdditionalInfo", "OIDC", "Resource", "JKT", "CreatedAt", "ExpiresAt", "RotatedAt"}
 )
 
@@ -435,6 +436,7 @@ func diffGrant(t *testing.T, what string, want, got *core.Grant, checkUsed bool)
 	f.str("AdditionalInfo", want.AdditionalInfo, got.AdditionalInfo)
 	f.text("OIDC", want.OIDC, got.OIDC)
 	f.str("Resource", want.Resource, got.Resource)
+	f.str("DPoPJKT", want.DPoPJKT, got.DPoPJKT)
 	f.time("CreatedAt", want.CreatedAt, got.CreatedAt)
 	f.time("ExpiresAt", want.ExpiresAt, got.ExpiresAt)
 	// A store may normalise KeepUntil (zero and any time before ExpiresAt

@@ -211,6 +211,7 @@ type grantRow struct {
 	AdditionalInfo      string   `gorm:"column:additional_info;type:text;not null"`
 	OIDC                optText  `gorm:"column:oidc;type:text"`
 	Resource            optText  `gorm:"column:resource;type:text"`
+	DPoPJKT             optText  `gorm:"column:dpop_jkt;type:text"`
 	Created             *timeCol `gorm:"column:created_at"`
 	ExpiresAt           timeCol  `gorm:"column:expires_at;not null;index:idx_oauth2_grants_expires_at;index:idx_oauth2_grants_keep_until,priority:2"`
 	KeepUntil           *timeCol `gorm:"column:keep_until;index:idx_oauth2_grants_keep_until,priority:1"`
@@ -430,6 +431,7 @@ func grantRowOf(g *core.Grant) *grantRow {
 		AdditionalInfo:      g.AdditionalInfo,
 		OIDC:                optText(g.OIDC),
 		Resource:            optText(g.Resource),
+		DPoPJKT:             optText(g.DPoPJKT),
 		Created:             nullTime(g.CreatedAt),
 		ExpiresAt:           col(g.ExpiresAt),
 		KeepUntil:           keepCol(g),
@@ -460,6 +462,7 @@ func (r *grantRow) grant() *core.Grant {
 		AdditionalInfo:      r.AdditionalInfo,
 		OIDC:                string(r.OIDC),
 		Resource:            string(r.Resource),
+		DPoPJKT:             string(r.DPoPJKT),
 		CreatedAt:           fromNull(r.Created),
 		ExpiresAt:           r.ExpiresAt.time(),
 		KeepUntil:           fromNull(r.KeepUntil),
