@@ -20,7 +20,8 @@
 // consent step, its own clients) for every subtest and calls the Mount once
 // per subtest. RunClientAddress checks, with two Mounts (behind a trusted
 // proxy, and with nothing configured), the client address the failure
-// throttles count by.
+// throttles count by. RunMTLS checks certificate-bound tokens (RFC 8705)
+// over TLS, through a TLSMount.
 //
 // Besides the suites: PlainHandler is net/http straight onto a core.Server,
 // the baseline of the adapters' benchmarks, and Flow walks the
