@@ -197,34 +197,25 @@ func fetchReason(err error) string {
 	return "the document could not be fetched"
 }
 
-// cacheAge is how long a fetched document may be kept: its max-age (or
-// Expires), no caching for no-store / no-cache, the default without
-// headers, never more than maxAge.
+// cacheAge is how long a fetched document may be kept: nothing with
+// no-store or no-cache, else its max-age, else its Expires (RFC 9111
+// §4.2.1), else the default; never more than maxAge.
 func cacheAge(doc *fetch.Result, now time.Time, maxAge time.Duration) time.Duration {
-	age := cimdDefaultAge
-	if cc := strings.ToLower(doc.CacheControl); cc != "" {
-		found := false
-		for _, d := range strings.Split(cc, ",") {
-			d = strings.TrimSpace(d)
-			switch {
-			case d == "no-store" || d == "no-cache":
+	age, explicit := cimdDefaultAge, false
+	for _, d := range strings.Split(strings.ToLower(doc.CacheControl), ",") {
+		d = strings.TrimSpace(d)
+		if d == "no-store" || d == "no-cache" {
+			return 0
+		}
+		if v, ok := strings.CutPrefix(d, "max-age="); ok {
+			n, err := strconv.ParseInt(strings.Trim(v, `"`), 10, 64)
+			if err != nil || n < 0 {
 				return 0
-			case strings.HasPrefix(d, "max-age="):
-				n, err := strconv.ParseInt(strings.Trim(d[len("max-age="):], `"`), 10, 64)
-				if err != nil || n < 0 {
-					return 0
-				}
-				age, found = time.Duration(min(n, 1<<31))*time.Second, true
 			}
-		}
-		if !found && doc.Expires != "" {
-			age = 0
-		}
-		if found {
-			return min(age, maxAge)
+			age, explicit = time.Duration(min(n, 1<<31))*time.Second, true
 		}
 	}
-	if doc.Expires != "" {
+	if !explicit && doc.Expires != "" {
 		t, err := http.ParseTime(doc.Expires)
 		if err != nil {
 			return 0

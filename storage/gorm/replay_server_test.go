@@ -236,59 +236,81 @@ func TestDPoPProofOnceAcrossInstances(t *testing.T) {
 				}
 			}
 		}
-		accepted := int64(0)
-		startRows := dep.replayRows(t)
-
-		t.Run("Concurrent", func(t *testing.T) {
-			winners := make([]int, replayRounds)
-			refused := 0
-			for round := range replayRounds {
-				proof := key.proof(t)
-				before := dep.replayRows(t)
-				for i, w := range dep.race(func(srv *core.Server) *fakeResp { return send(srv, proof) }) {
-					if w.status == 200 {
-						winners[round]++
-						checkBound("round winner", wantAccessToken(t, "round winner", w, "DPoP"))
-						continue
-					}
-					refused++
-					wantReplayRefused(t, fmt.Sprintf("round %d racer %d", round, i), w, core.ErrInvalidDPoPProof)
-				}
-				if winners[round] != 1 {
-					t.Errorf("round %d: %d racers got a token with one proof, want exactly 1", round, winners[round])
-				}
-				if n := dep.replayRows(t) - before; n != 1 {
-					t.Errorf("round %d: %d replay records added, want 1", round, n)
-				}
-				accepted += int64(winners[round])
-			}
-			t.Logf("%s: %d rounds × %d racers over 2 instances; winners per round %v; %d refused invalid_dpop_proof",
-				dep.name, replayRounds, replayRacers, winners, refused)
+		dep.onceInAll(t, onceCase{
+			what: "proof", fresh: func() string { return key.proof(t) }, send: send,
+			tokenType: "DPoP", refusedCode: core.ErrInvalidDPoPProof, check: checkBound,
 		})
+	})
+}
 
-		t.Run("Sequential", func(t *testing.T) {
-			for _, order := range [][2]int{{0, 1}, {1, 0}} {
-				first, second := dep.instances()[order[0]], dep.instances()[order[1]]
-				what := fmt.Sprintf("instance %d then %d", order[0], order[1])
-				proof := key.proof(t)
-				before := dep.replayRows(t)
-				at := wantAccessToken(t, what+": first use", send(first, proof), "DPoP")
-				if at != "" {
-					accepted++
-					checkBound(what, at)
+// onceCase is one credential that must be accepted once in all: fresh
+// makes a new one, send presents it at an instance, check inspects the
+// token the winner got.
+type onceCase struct {
+	what                   string
+	fresh                  func() string
+	send                   func(srv *core.Server, cred string) *fakeResp
+	tokenType, refusedCode string
+	check                  func(what, accessToken string)
+}
+
+// onceInAll races each fresh credential over both instances (exactly one
+// winner per round, one replay row added), presents one at each instance
+// in turn (the other refuses it), and checks that the replay table holds
+// one row per accepted credential.
+func (dep *replayDeployment) onceInAll(t *testing.T, oc onceCase) {
+	t.Helper()
+	accepted := int64(0)
+	startRows := dep.replayRows(t)
+
+	t.Run("Concurrent", func(t *testing.T) {
+		winners := make([]int, replayRounds)
+		refused := 0
+		for round := range replayRounds {
+			cred := oc.fresh()
+			before := dep.replayRows(t)
+			for i, w := range dep.race(func(srv *core.Server) *fakeResp { return oc.send(srv, cred) }) {
+				if w.status == 200 {
+					winners[round]++
+					oc.check("round winner", wantAccessToken(t, "round winner", w, oc.tokenType))
+					continue
 				}
-				wantReplayRefused(t, what+": the copy at the other instance", send(second, proof), core.ErrInvalidDPoPProof)
-				wantReplayRefused(t, what+": the copy again at the first instance", send(first, proof), core.ErrInvalidDPoPProof)
-				if n := dep.replayRows(t) - before; n != 1 {
-					t.Errorf("%s: %d replay records added, want 1", what, n)
-				}
+				refused++
+				wantReplayRefused(t, fmt.Sprintf("round %d racer %d", round, i), w, oc.refusedCode)
 			}
-		})
+			if winners[round] != 1 {
+				t.Errorf("round %d: %d racers were accepted with one %s, want exactly 1", round, winners[round], oc.what)
+			}
+			if n := dep.replayRows(t) - before; n != 1 {
+				t.Errorf("round %d: %d replay records added, want 1", round, n)
+			}
+			accepted += int64(winners[round])
+		}
+		t.Logf("%s: %d rounds × %d racers over 2 instances; winners per round %v; %d refused %s",
+			dep.name, replayRounds, replayRacers, winners, refused, oc.refusedCode)
+	})
 
-		if n := dep.replayRows(t) - startRows; n != accepted {
-			t.Errorf("%d replay records for %d accepted proofs, want one each", n, accepted)
+	t.Run("Sequential", func(t *testing.T) {
+		for _, order := range [][2]int{{0, 1}, {1, 0}} {
+			first, second := dep.instances()[order[0]], dep.instances()[order[1]]
+			what := fmt.Sprintf("instance %d then %d", order[0], order[1])
+			cred := oc.fresh()
+			before := dep.replayRows(t)
+			if at := wantAccessToken(t, what+": first use", oc.send(first, cred), oc.tokenType); at != "" {
+				accepted++
+				oc.check(what, at)
+			}
+			wantReplayRefused(t, what+": the copy at the other instance", oc.send(second, cred), oc.refusedCode)
+			wantReplayRefused(t, what+": the copy again at the first instance", oc.send(first, cred), oc.refusedCode)
+			if n := dep.replayRows(t) - before; n != 1 {
+				t.Errorf("%s: %d replay records added, want 1", what, n)
+			}
 		}
 	})
+
+	if n := dep.replayRows(t) - startRows; n != accepted {
+		t.Errorf("%d replay records for %d accepted %ss, want one each", n, accepted, oc.what)
+	}
 }
 
 // ---- private_key_jwt client assertions (RFC 7523) ----
@@ -358,57 +380,9 @@ func TestClientAssertionOnceAcrossInstances(t *testing.T) {
 				}
 			}
 		}
-		accepted := int64(0)
-		startRows := dep.replayRows(t)
-
-		t.Run("Concurrent", func(t *testing.T) {
-			winners := make([]int, replayRounds)
-			refused := 0
-			for round := range replayRounds {
-				assertion := key.assertion(t, c.ID)
-				before := dep.replayRows(t)
-				for i, w := range dep.race(func(srv *core.Server) *fakeResp { return send(srv, assertion) }) {
-					if w.status == 200 {
-						winners[round]++
-						checkClient("round winner", wantAccessToken(t, "round winner", w, "Bearer"))
-						continue
-					}
-					refused++
-					wantReplayRefused(t, fmt.Sprintf("round %d racer %d", round, i), w, core.ErrInvalidClient)
-				}
-				if winners[round] != 1 {
-					t.Errorf("round %d: %d racers authenticated with one assertion, want exactly 1", round, winners[round])
-				}
-				if n := dep.replayRows(t) - before; n != 1 {
-					t.Errorf("round %d: %d replay records added, want 1", round, n)
-				}
-				accepted += int64(winners[round])
-			}
-			t.Logf("%s: %d rounds × %d racers over 2 instances; winners per round %v; %d refused invalid_client",
-				dep.name, replayRounds, replayRacers, winners, refused)
+		dep.onceInAll(t, onceCase{
+			what: "assertion", fresh: func() string { return key.assertion(t, c.ID) }, send: send,
+			tokenType: "Bearer", refusedCode: core.ErrInvalidClient, check: checkClient,
 		})
-
-		t.Run("Sequential", func(t *testing.T) {
-			for _, order := range [][2]int{{0, 1}, {1, 0}} {
-				first, second := dep.instances()[order[0]], dep.instances()[order[1]]
-				what := fmt.Sprintf("instance %d then %d", order[0], order[1])
-				assertion := key.assertion(t, c.ID)
-				before := dep.replayRows(t)
-				at := wantAccessToken(t, what+": first use", send(first, assertion), "Bearer")
-				if at != "" {
-					accepted++
-					checkClient(what, at)
-				}
-				wantReplayRefused(t, what+": the copy at the other instance", send(second, assertion), core.ErrInvalidClient)
-				wantReplayRefused(t, what+": the copy again at the first instance", send(first, assertion), core.ErrInvalidClient)
-				if n := dep.replayRows(t) - before; n != 1 {
-					t.Errorf("%s: %d replay records added, want 1", what, n)
-				}
-			}
-		})
-
-		if n := dep.replayRows(t) - startRows; n != accepted {
-			t.Errorf("%d replay records for %d accepted assertions, want one each", n, accepted)
-		}
 	})
 }
