@@ -88,6 +88,9 @@ type ClientSpec struct {
 	// TLSClientCertificateBoundAccessTokens binds the client's access
 	// tokens to its TLS client certificate (§3), whatever its AuthMethod.
 	TLSClientCertificateBoundAccessTokens bool
+	// RefreshRotation is the client's refresh token policy (see
+	// RefreshRotation); RotationNever needs a confidential client.
+	RefreshRotation RefreshRotation
 }
 
 // NewClient validates spec and returns the client to store and, for a
@@ -112,6 +115,7 @@ func newClient(spec ClientSpec, grants *grantRegistry) (*Client, string, error) 
 		CreatedAt:                time.Now().UTC(),
 		DPoPBoundAccessTokens:    spec.DPoPBoundAccessTokens,
 		RequirePAR:               spec.RequirePAR,
+		RefreshRotation:          spec.RefreshRotation,
 
 		TLSClientCertificateBoundAccessTokens: spec.TLSClientCertificateBoundAccessTokens,
 	}
@@ -140,6 +144,9 @@ func newClient(spec ClientSpec, grants *grantRegistry) (*Client, string, error) 
 	case "", AlgRS256, AlgPS256, AlgES256, AlgEdDSA:
 	default:
 		return nil, "", fmt.Errorf("id_token_signed_response_alg %q is not one of RS256, PS256, ES256, EdDSA", spec.IDTokenSignedResponseAlg)
+	}
+	if err := spec.RefreshRotation.check(spec.Public); err != nil {
+		return nil, "", err
 	}
 	if err := grants.checkGrantTypes(spec.GrantTypes, spec.Public); err != nil {
 		return nil, "", err

@@ -185,6 +185,31 @@ func (s *Server) checkBinding(r Request, tok, scheme, audience string, info *Tok
 	if p.JKT != info.JKT {
 		return s.dpopError(401, ErrInvalidDPoPProof, "the proof is not made with the token's key")
 	}
+	if e := s.fapiResourceAlg(r.Context(), info.ClientID, p.Alg); e != nil {
+		return e
+	}
+	return nil
+}
+
+// fapiResourceAlg refuses a proof whose algorithm FAPI 2.0 does not allow
+// (§5.4.1) on a token of a FAPI 2.0 client. The client is looked up only
+// for such an algorithm, so the common case costs nothing.
+func (s *Server) fapiResourceAlg(ctx context.Context, clientID, alg string) *ResourceError {
+	if slices.Contains(fapiAlgs, alg) {
+		return nil
+	}
+	// (Under the server-wide profile Config.DPoP.Algs holds FAPI
+	// algorithms only: such a proof was refused already.)
+	c, err := s.getClient(ctx, clientID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		// A token whose client is gone: its other checks decide.
+	case err != nil:
+		s.log.ErrorContext(ctx, "oauth2kit: reading a token's client failed", "err", err)
+		return &ResourceError{Status: 503, Body: []byte(`{"error":"temporarily_unavailable"}`), Err: err}
+	case s.fapi(c):
+		return s.dpopError(401, ErrInvalidDPoPProof, "FAPI 2.0: sign proofs with PS256, ES256 or EdDSA")
+	}
 	return nil
 }
 

@@ -24,9 +24,8 @@ import (
 //   - PS256, ES256 and EdDSA only: for id_tokens, client assertions and
 //     DPoP proofs (RS256 is not allowed, §5.4.1).
 //
-// Not yet: refresh tokens of such clients still rotate (FAPI 2.0 says they
-// should not, OAuth 2.1 requires it for public clients: rotation will be a
-// per-client policy). Codes are bound to the DPoP key with dpop_jkt, or by
+// Refresh tokens of FAPI 2.0 clients do not rotate unless the client says
+// RotationAlways (§5.3.2.1; see RefreshRotation). Codes are bound to the DPoP key with dpop_jkt, or by
 // the proof sent with the push, as for every client.
 const ProfileFAPI2 Profile = 2
 
@@ -54,7 +53,20 @@ func (s *Server) checkFAPIConfig() error {
 	case s.cfg.ClientAssertions.AcceptTokenEndpointAudience:
 		return errors.New("oauth2kit: Config.Profile FAPI 2.0 accepts only the issuer as client assertion audience")
 	}
+	if s.cfg.DPoP.Enabled {
+		// Every proof is a FAPI client's: the allow-list itself narrows,
+		// so the challenges, both metadata documents and the resource
+		// checks agree without asking which client a token is for.
+		if s.cfg.DPoP.Algs = fapiOnly(s.cfg.DPoP.Algs); len(s.cfg.DPoP.Algs) == 0 {
+			return errors.New("oauth2kit: Config.Profile FAPI 2.0 allows DPoP proofs in PS256, ES256 or EdDSA only, and Config.DPoP.Algs has none")
+		}
+	}
 	return nil
+}
+
+// fapiOnly is algs without what FAPI 2.0 does not allow.
+func fapiOnly(algs []string) []string {
+	return slices.DeleteFunc(slices.Clone(algs), func(a string) bool { return !slices.Contains(fapiAlgs, a) })
 }
 
 // fapiAuthorize checks a FAPI 2.0 client's authorization request before
@@ -128,7 +140,7 @@ func (s *Server) fapiAlgsFor(c *Client, algs []string) []string {
 	if !s.fapi(c) {
 		return algs
 	}
-	return slices.DeleteFunc(slices.Clone(algs), func(a string) bool { return !slices.Contains(fapiAlgs, a) })
+	return fapiOnly(algs)
 }
 
 // fapiIDTokenAlg is the id_token algorithm of a FAPI 2.0 client whose

@@ -23,7 +23,7 @@ func (s *Server) buildMetadata() []byte {
 		if !fapi {
 			return algs
 		}
-		return slices.DeleteFunc(slices.Clone(algs), func(a string) bool { return !slices.Contains(fapiAlgs, a) })
+		return fapiOnly(algs)
 	}
 	o := newJSON(1024)
 	o.str("issuer", c.Issuer)

@@ -336,20 +336,8 @@ func (s *Server) validateMetadata(md *ClientMetadata) *oauthError {
 	if md.TokenEndpointAuthMethod == "" {
 		md.TokenEndpointAuthMethod = "client_secret_basic"
 	}
-	switch md.TokenEndpointAuthMethod {
-	case AuthNone, AuthClientSecretBasic, AuthClientSecretPost:
-	case AuthPrivateKeyJWT:
-		if !s.privateKeyJWTOffered() {
-			return bad("token_endpoint_auth_method private_key_jwt is not offered by this server")
-		}
-		if md.JWKS == nil && md.JWKSURI == "" {
-			return bad("token_endpoint_auth_method private_key_jwt needs jwks or jwks_uri")
-		}
-	default:
-		if s.privateKeyJWTOffered() {
-			return bad("token_endpoint_auth_method must be none, client_secret_basic, client_secret_post or private_key_jwt")
-		}
-		return bad("token_endpoint_auth_method must be none, client_secret_basic or client_secret_post")
+	if e := s.checkRegisteredAuth(md); e != nil {
+		return e
 	}
 	public := md.TokenEndpointAuthMethod == "none"
 	if len(md.GrantTypes) == 0 {
@@ -440,6 +428,63 @@ func (s *Server) validateMetadata(md *ClientMetadata) *oauthError {
 	return nil
 }
 
+// registrableAuthMethods are the token_endpoint_auth_method values a
+// registration may name on this server.
+func (s *Server) registrableAuthMethods() []string {
+	m := []string{AuthNone, AuthClientSecretBasic, AuthClientSecretPost}
+	if s.privateKeyJWTOffered() {
+		m = append(m, AuthPrivateKeyJWT)
+	}
+	if s.mtlsEnabled() {
+		m = append(m, AuthTLSClientAuth, AuthSelfSignedTLSClientAuth)
+	}
+	if s.cfg.Profile == ProfileFAPI2 {
+		m = slices.DeleteFunc(m, func(a string) bool { return !fapiAuthMethod(a) })
+	}
+	return m
+}
+
+// checkRegisteredAuth validates the client authentication and
+// sender-constraint members: a method the server offers, with the keys or
+// certificate name it needs, and requirements only for features that are
+// on (a client that asked for DPoP-bound tokens on a server without DPoP
+// would get unbound ones, or none).
+func (s *Server) checkRegisteredAuth(md *ClientMetadata) *oauthError {
+	bad := func(desc string) *oauthError { return regError(ErrInvalidClientMetadata, desc) }
+	method := md.TokenEndpointAuthMethod
+	offered := s.registrableAuthMethods()
+	if !slices.Contains(offered, method) {
+		return bad("token_endpoint_auth_method " + strconv.Quote(method) + " is not offered by this server: use one of " + strings.Join(offered, ", "))
+	}
+	keys := md.JWKS != nil || md.JWKSURI != ""
+	names := ClientSpec{TLSClientAuthSubjectDN: md.TLSClientAuthSubjectDN, TLSClientAuthSANDNS: md.TLSClientAuthSANDNS,
+		TLSClientAuthSANURI: md.TLSClientAuthSANURI, TLSClientAuthSANIP: md.TLSClientAuthSANIP, TLSClientAuthSANEmail: md.TLSClientAuthSANEmail}
+	named := md.TLSClientAuthSubjectDN+md.TLSClientAuthSANDNS+md.TLSClientAuthSANURI+md.TLSClientAuthSANIP+md.TLSClientAuthSANEmail != ""
+	switch {
+	case (method == AuthPrivateKeyJWT || method == AuthSelfSignedTLSClientAuth) && !keys:
+		return bad("token_endpoint_auth_method " + method + " needs jwks or jwks_uri")
+	case method == AuthTLSClientAuth && keys:
+		return bad("a tls_client_auth client registers no jwks or jwks_uri")
+	case method == AuthTLSClientAuth:
+		if err := checkTLSClientSpec(&names); err != nil {
+			return bad(strings.NewReplacer("TLSClientAuthSubjectDN", "tls_client_auth_subject_dn", "TLSClientAuthSANDNS", "tls_client_auth_san_dns",
+				"TLSClientAuthSANURI", "tls_client_auth_san_uri", "TLSClientAuthSANIP", "tls_client_auth_san_ip",
+				"TLSClientAuthSANEmail", "tls_client_auth_san_email").Replace(err.Error()))
+		}
+	case named:
+		return bad("the tls_client_auth_* members are for token_endpoint_auth_method tls_client_auth")
+	}
+	switch {
+	case md.DPoPBoundAccessTokens && !s.cfg.DPoP.Enabled:
+		return bad("dpop_bound_access_tokens: this server does not offer DPoP")
+	case md.RequirePushedAuthorizationRequests && !s.cfg.PAR.Enabled:
+		return bad("require_pushed_authorization_requests: this server does not offer PAR")
+	case md.TLSClientCertificateBoundAccessTokens && !s.mtlsEnabled():
+		return bad("tls_client_certificate_bound_access_tokens: this server does not offer mutual TLS")
+	}
+	return nil
+}
+
 // checkAuthSigningAlg validates token_endpoint_auth_signing_alg (RFC 7591
 // §2, OpenID Connect Dynamic Client Registration §2): when present, one of
 // the algorithms client assertions may use ("none" never is).
@@ -524,9 +569,14 @@ func (s *Server) registeredClient(id string, md *ClientMetadata, prev *Client, n
 		Public: method == AuthNone, AuthMethod: method, GrantTypes: slices.Clone(md.GrantTypes), Scopes: scopes,
 		IDTokenSignedResponseAlg: md.IDTokenSignedResponseAlg, PostLogoutRedirectURIs: slices.Clone(md.PostLogoutRedirectURIs),
 		CreatedAt: now.UTC(), Dynamic: true, Metadata: string(meta),
+
+		DPoPBoundAccessTokens: md.DPoPBoundAccessTokens, RequirePAR: md.RequirePushedAuthorizationRequests,
+		TLSClientCertificateBoundAccessTokens: md.TLSClientCertificateBoundAccessTokens,
+		TLSClientAuthSubjectDN:                md.TLSClientAuthSubjectDN, TLSClientAuthSANDNS: md.TLSClientAuthSANDNS,
+		TLSClientAuthSANURI: md.TLSClientAuthSANURI, TLSClientAuthSANIP: md.TLSClientAuthSANIP, TLSClientAuthSANEmail: md.TLSClientAuthSANEmail,
 	}
 	hasSecret := method == AuthClientSecretBasic || method == AuthClientSecretPost
-	if method == AuthPrivateKeyJWT {
+	if method == AuthPrivateKeyJWT || method == AuthSelfSignedTLSClientAuth {
 		// The keys the client authenticates with (validated); a
 		// private_key_jwt client has no secret.
 		if md.JWKS != nil {

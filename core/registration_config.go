@@ -137,6 +137,19 @@ type ClientMetadata struct {
 	ApplicationType          string         `json:"application_type,omitempty"`
 	IDTokenSignedResponseAlg string         `json:"id_token_signed_response_alg,omitempty"`
 	PostLogoutRedirectURIs   []string       `json:"post_logout_redirect_uris,omitempty"`
+
+	// Sender-constraint and PAR (RFC 9449 §5.2, RFC 9126 §6, RFC 8705
+	// §3.4), each accepted only when the server has the feature on.
+	DPoPBoundAccessTokens                 bool `json:"dpop_bound_access_tokens,omitempty"`
+	RequirePushedAuthorizationRequests    bool `json:"require_pushed_authorization_requests,omitempty"`
+	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	// The certificate of a tls_client_auth client (RFC 8705 §2.1.2):
+	// exactly one of these.
+	TLSClientAuthSubjectDN string `json:"tls_client_auth_subject_dn,omitempty"`
+	TLSClientAuthSANDNS    string `json:"tls_client_auth_san_dns,omitempty"`
+	TLSClientAuthSANURI    string `json:"tls_client_auth_san_uri,omitempty"`
+	TLSClientAuthSANIP     string `json:"tls_client_auth_san_ip,omitempty"`
+	TLSClientAuthSANEmail  string `json:"tls_client_auth_san_email,omitempty"`
 }
 
 // RegistrationError is a refusal of a registration with an RFC 7591 §3.2.2

@@ -189,6 +189,9 @@ type Client struct {
 	// a certificate is refused (unless it carries a DPoP proof, which binds
 	// the token to the DPoP key instead).
 	TLSClientCertificateBoundAccessTokens bool
+	// RefreshRotation is the client's refresh token policy: the zero
+	// value rotates, except for FAPI 2.0 clients (see RefreshRotation).
+	RefreshRotation RefreshRotation
 
 	// boundCert is the x5t#S256 the access tokens of this request are
 	// bound to: set only on the per-request copy authenticateClient

@@ -50,6 +50,9 @@ func fullClient() *core.Client {
 		TLSClientAuthSANIP:                    "2001:db8::1",
 		TLSClientAuthSANEmail:                 "client+tag@example.com",
 		TLSClientCertificateBoundAccessTokens: true,
+		// Not the zero value: a store that drops it turns a FAPI client's
+		// kept refresh tokens into rotating ones, or the reverse.
+		RefreshRotation: core.RotationNever,
 	}
 }
 

@@ -340,7 +340,8 @@ var (
 	clientFields = []string{"ID", "Name", "SecretHash", "RedirectURIs", "Public", "GrantTypes", "Scopes", "Profile", "PKCE", "LegacyBasicSecret", "IDTokenSignedResponseAlg", "AccessTokenFormat", "PostLogoutRedirectURIs", "CreatedAt",
 		"Dynamic", "RegistrationTokenHash", "Metadata", "UsedAt",
 		"AuthMethod", "JWKS", "JWKSURI", "DPoPBoundAccessTokens", "RequirePAR",
-		"TLSClientAuthSubjectDN", "TLSClientAuthSANDNS", "TLSClientAuthSANURI", "TLSClientAuthSANIP", "TLSClientAuthSANEmail", "TLSClientCertificateBoundAccessTokens"}
+		"TLSClientAuthSubjectDN", "TLSClientAuthSANDNS", "TLSClientAuthSANURI", "TLSClientAuthSANIP", "TLSClientAuthSANEmail", "TLSClientCertificateBoundAccessTokens",
+		"RefreshRotation"}
 	grantFields   = []string{"ID", "CodeSig", "ClientID", "UserID", "RedirectURI", "Scope", "CodeChallenge", "CodeChallengeMethod", "AdditionalInfo", "OIDC", "Resource", "DPoPJKT", "CreatedAt", "ExpiresAt", "KeepUntil", "UsedAt"}
 	refreshFields = []string{"Sig", "FamilyID", "ClientID", "UserID", "Scope", "AdditionalInfo", "OIDC", "Resource", "JKT", "CreatedAt", "ExpiresAt", "RotatedAt"}
 )
@@ -414,6 +415,9 @@ func diffClient(t *testing.T, what string, want, got *core.Client) {
 	f.str("TLSClientAuthSANEmail", want.TLSClientAuthSANEmail, got.TLSClientAuthSANEmail)
 	if want.TLSClientCertificateBoundAccessTokens != got.TLSClientCertificateBoundAccessTokens {
 		f.add("TLSClientCertificateBoundAccessTokens", want.TLSClientCertificateBoundAccessTokens, got.TLSClientCertificateBoundAccessTokens)
+	}
+	if want.RefreshRotation != got.RefreshRotation {
+		f.add("RefreshRotation", want.RefreshRotation, got.RefreshRotation)
 	}
 	f.report(t, what)
 }

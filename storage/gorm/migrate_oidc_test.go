@@ -174,7 +174,7 @@ func checkLegacyAuth(t *testing.T, what string, cl *core.Client) {
 	}
 	if cl.AuthMethod != "" || cl.JWKS != "" || cl.JWKSURI != "" || cl.DPoPBoundAccessTokens || cl.RequirePAR ||
 		cl.TLSClientAuthSubjectDN != "" || cl.TLSClientAuthSANDNS != "" || cl.TLSClientAuthSANURI != "" || cl.TLSClientAuthSANIP != "" ||
-		cl.TLSClientAuthSANEmail != "" || cl.TLSClientCertificateBoundAccessTokens {
+		cl.TLSClientAuthSANEmail != "" || cl.TLSClientCertificateBoundAccessTokens || cl.RefreshRotation != core.RotationDefault {
 		t.Errorf("%s has client authentication fields: %+v", what, cl)
 	}
 }

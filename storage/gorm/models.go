@@ -184,6 +184,9 @@ type clientRow struct {
 	TLSClientAuthSANIP                    optText `gorm:"column:tls_client_auth_san_ip;type:text"`
 	TLSClientAuthSANEmail                 optText `gorm:"column:tls_client_auth_san_email;type:text"`
 	TLSClientCertificateBoundAccessTokens *bool   `gorm:"column:tls_client_certificate_bound_access_tokens"`
+	// RefreshRotation is core.RefreshRotation; NULL (a row from before the
+	// column) is RotationDefault.
+	RefreshRotation *uint8 `gorm:"column:refresh_rotation"`
 }
 
 func (clientRow) TableName() string { return tableClients }
@@ -325,6 +328,7 @@ func decodeList(s string) ([]string, error) {
 func clientRowOf(c *core.Client) (*clientRow, error) {
 	// The row must not point into the caller's client.
 	dynamic, dpop, par, certBound := c.Dynamic, c.DPoPBoundAccessTokens, c.RequirePAR, c.TLSClientCertificateBoundAccessTokens
+	rotation := uint8(c.RefreshRotation)
 	r := &clientRow{
 		ID:                       ident(c.ID),
 		Name:                     c.Name,
@@ -352,6 +356,7 @@ func clientRowOf(c *core.Client) (*clientRow, error) {
 		TLSClientAuthSANIP:                    optText(c.TLSClientAuthSANIP),
 		TLSClientAuthSANEmail:                 optText(c.TLSClientAuthSANEmail),
 		TLSClientCertificateBoundAccessTokens: &certBound,
+		RefreshRotation:                       &rotation,
 	}
 	var err error
 	if r.RedirectURIs, err = encodeList(c.RedirectURIs); err != nil {
@@ -400,6 +405,9 @@ func (r *clientRow) client() (*core.Client, error) {
 		TLSClientAuthSANIP:                    string(r.TLSClientAuthSANIP),
 		TLSClientAuthSANEmail:                 string(r.TLSClientAuthSANEmail),
 		TLSClientCertificateBoundAccessTokens: r.TLSClientCertificateBoundAccessTokens != nil && *r.TLSClientCertificateBoundAccessTokens,
+	}
+	if r.RefreshRotation != nil {
+		c.RefreshRotation = core.RefreshRotation(*r.RefreshRotation)
 	}
 	var err error
 	if c.RedirectURIs, err = decodeList(r.RedirectURIs); err != nil {
