@@ -156,6 +156,7 @@ type capabilities struct {
 	sessions LoginSessionStore // nil without
 	reg      RegistrationStore // nil without
 	replay   ReplayCache       // nil without
+	devices  DeviceStore       // nil without
 }
 
 func findCapabilities(st Storage) capabilities {
@@ -164,6 +165,7 @@ func findCapabilities(st Storage) capabilities {
 	c.sessions, _ = st.(LoginSessionStore)
 	c.reg, _ = st.(RegistrationStore)
 	c.replay, _ = st.(ReplayCache)
+	c.devices, _ = st.(DeviceStore)
 	return c
 }
 

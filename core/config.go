@@ -141,6 +141,9 @@ type Config struct {
 	// PAR configures pushed authorization requests (RFC 9126); off by
 	// default.
 	PAR PAR
+	// Device configures the device authorization grant (RFC 8628); off
+	// by default.
+	Device DeviceFlow
 	// ClientAssertions configures private_key_jwt client authentication.
 	ClientAssertions ClientAssertions
 	// MTLS configures mutual-TLS client authentication and
@@ -193,6 +196,12 @@ type Paths struct {
 	// RegistrationOff); a client's registration_client_uri is this URL
 	// with its client_id in the query.
 	Registration string
+	// DeviceAuthorization is the device authorization endpoint (RFC 8628;
+	// default /oauth2/device_authorization, served with Device.Enabled).
+	DeviceAuthorization string
+	// DeviceVerification is the page users enter device user codes on
+	// (default /device, served with Device.Enabled).
+	DeviceVerification string
 	// Metadata serves the authorization server metadata (RFC 8414).
 	// Default: /.well-known/oauth-authorization-server.
 	Metadata string

@@ -32,7 +32,7 @@ func corsOf(ep *endpoint) corsKind {
 	switch ep {
 	case &epMetadata, &epOpenIDConfiguration, &epJWKS:
 		return corsPublic
-	case &epToken, &epRevoke, &epIntrospect, &epUserInfo, &epRegistration, &epPAR:
+	case &epToken, &epRevoke, &epIntrospect, &epUserInfo, &epRegistration, &epPAR, &epDeviceAuthorization:
 		return corsAPI
 	}
 	return corsNone

@@ -29,7 +29,12 @@ func (s *Server) codeSigs(code string, c *Client) []string {
 }
 
 func (s *Server) exchangeCode(ctx context.Context, c *Client, f *params) (*tokenResult, *oauthError) {
-	code := f.get("code")
+	return s.redeemCode(ctx, c, f, s.codeSigs(f.get("code"), c))
+}
+
+// redeemCode redeems the grant stored under one of sigs (a code's, or an
+// approved device code's) for the tokens of its family.
+func (s *Server) redeemCode(ctx context.Context, c *Client, f *params, sigs []string) (*tokenResult, *oauthError) {
 	redirect, verifier := f.get("redirect_uri"), f.get("code_verifier")
 	now := s.now()
 	// check validates the request against the grant; it runs inside the
@@ -103,7 +108,6 @@ func (s *Server) exchangeCode(ctx context.Context, c *Client, f *params) (*token
 		}
 		return rt, nil
 	}
-	sigs := s.codeSigs(code, c)
 	if len(sigs) == 0 {
 		return nil, badGrant("the code is invalid, expired or used")
 	}

@@ -21,6 +21,11 @@ type grantType struct {
 	byDefault bool
 	// redirect: a client allowed the grant needs a redirect URI.
 	redirect bool
+	// enabled reports whether a configuration switches the grant on; nil
+	// means always. A server whose configuration leaves it off neither
+	// offers it (grant_types_supported) nor serves it
+	// (unsupported_grant_type), and registration refuses it.
+	enabled func(*Config) bool
 	// handle runs the grant for an authenticated client that may use it.
 	handle func(s *Server, ctx context.Context, c *Client, f *params) (*tokenResult, *oauthError)
 }
@@ -60,13 +65,28 @@ func (r *grantRegistry) with(more ...*grantType) *grantRegistry {
 	return newGrantRegistry(append(append([]*grantType(nil), r.list...), more...)...)
 }
 
+// enabledFor returns the registry of r's grants that cfg switches on (r
+// itself when that is all of them).
+func (r *grantRegistry) enabledFor(cfg *Config) *grantRegistry {
+	on := make([]*grantType, 0, len(r.list))
+	for _, g := range r.list {
+		if g.enabled == nil || g.enabled(cfg) {
+			on = append(on, g)
+		}
+	}
+	if len(on) == len(r.list) {
+		return r
+	}
+	return newGrantRegistry(on...)
+}
+
 // builtinGrants is every grant type the kit implements. It is filled in
 // init: the handlers reach Client.AllowsGrant, which reads the registry,
 // and a package-level initialiser would be a cycle.
 var builtinGrants *grantRegistry
 
 func init() {
-	builtinGrants = newGrantRegistry(&codeGrant, &refreshGrant, &clientCredentialsGrant)
+	builtinGrants = newGrantRegistry(&codeGrant, &refreshGrant, &clientCredentialsGrant, &deviceGrant)
 }
 
 // checkGrantTypes validates a client's grant type list against reg.

@@ -182,6 +182,9 @@ func (s *Server) processLogin(w Responder, r Request) {
 		return
 	}
 	p.once = onceSig(g, p.nonce)
+	if p.device != "" {
+		p.pageReq = r // no redirect URI: every answer is a page
+	}
 	ctx := r.Context()
 	client, err := s.getClient(ctx, p.clientID)
 	if err != nil {
@@ -219,6 +222,10 @@ func (s *Server) processLogin(w Responder, r Request) {
 		case "deny":
 			// A denied form is used up too: it cannot be approved later.
 			if !s.useForm(w, r, p) {
+				return
+			}
+			if p.device != "" {
+				s.decideDevice(w, r, p, false)
 				return
 			}
 			s.redirectError(w, p, ErrAccessDenied, "the user denied the request")
@@ -308,7 +315,9 @@ func (s *Server) SendLogin(w Responder, r Request, ar *AuthorizationRequest, lr 
 			s.redirectError(w, &p, e.code, e.desc)
 			return
 		}
-		forced = forced || !remember
+		// A device's consent is the user's confirmation that the device
+		// in front of them is the one asking (RFC 8628 §5.4): never skipped.
+		forced = forced || !remember || p.device != ""
 		if _, covered := narrowScope(p.scope, approved); err != nil || !covered || forced {
 			// The login form that led here is used up: posting it again
 			// would otherwise show a second consent page (or, once consent
@@ -413,6 +422,12 @@ func (s *Server) issueCode(w Responder, r Request, p *pending) {
 		sig = s.keys.primary.sigOf(prefixCode, code)
 	} else if code, sig, err = s.keys.newOpaque(prefixCode); err != nil {
 		s.redirectError(w, p, ErrServerError, "the server could not complete the request")
+		return
+	}
+	if p.device != "" {
+		if s.useForm(w, r, p) {
+			s.decideDevice(w, r, p, true)
+		}
 		return
 	}
 	exp := now.Add(s.fapiCodeLifetime(ctx, p.clientID))

@@ -41,6 +41,9 @@ type Server struct {
 	regThrottle *throttle // registrations per address; nil without registration
 	cimd        *cimdResolver
 	dpopNonces  *dpop.Nonces // nil without Config.DPoP.RequireNonce
+	// deviceThrottle counts wrong user codes per address; nil without
+	// Config.Device.
+	deviceThrottle *throttle
 }
 
 // New builds a Server. store persists clients, grants and tokens; auth is
@@ -55,6 +58,9 @@ func New(cfg Config, store Storage, auth Authenticator) (*Server, error) {
 	}
 	if cfg.PAR.Enabled {
 		routes = append(slices.Clip(routes), &epPAR)
+	}
+	if cfg.Device.Enabled {
+		routes = append(slices.Clip(routes), &epDeviceAuthorization, &epDeviceVerification)
 	}
 	return newServer(cfg, store, auth, builtinGrants, routes)
 }
@@ -71,6 +77,7 @@ func newServer(cfg Config, store Storage, auth Authenticator, grants *grantRegis
 	if err := cfg.setDefaults(routes); err != nil {
 		return nil, err
 	}
+	grants = grants.enabledFor(&cfg)
 	keys, err := newRing(Keys{ID: cfg.Keys.ID, CryptKey: cfg.Keys.CryptKey, SignKey: cfg.Keys.SignKey}, cfg.VerifyKeys)
 	if err != nil {
 		return nil, err
@@ -124,6 +131,9 @@ func newServer(cfg Config, store Storage, auth Authenticator, grants *grantRegis
 		return nil, err
 	}
 	if err := s.setupPAR(); err != nil {
+		return nil, err
+	}
+	if err := s.setupDevice(); err != nil {
 		return nil, err
 	}
 	if err := s.checkFAPIConfig(); err != nil {

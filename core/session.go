@@ -79,6 +79,10 @@ type pending struct {
 	par string
 	// dpopJKT is the DPoP key the code is to be bound to (dpop_jkt).
 	dpopJKT string
+	// device is the device code signature of a device's request (RFC
+	// 8628), which has no redirect URI: its answers are pages, and its
+	// consent decides on the device code instead of issuing a code.
+	device string
 	// pageReq is not sealed: set at authorize for an unverified
 	// client, it makes redirectError show an error page (for this
 	// request) instead of redirecting.
@@ -107,6 +111,9 @@ func (s *Server) sealPending(p *pending) (string, error) {
 	if p.dpopJKT != "" {
 		flags |= 8 // the same, after par
 	}
+	if p.device != "" {
+		flags |= 16 // the same, after dpopJKT
+	}
 	w.num(flags)
 	oc := ""
 	if p.oidc != nil {
@@ -120,6 +127,9 @@ func (s *Server) sealPending(p *pending) (string, error) {
 	}
 	if p.dpopJKT != "" {
 		w.str(p.dpopJKT)
+	}
+	if p.device != "" {
+		w.str(p.device)
 	}
 	return s.keys.seal(prefixPending, w.b)
 }
@@ -146,7 +156,10 @@ func (s *Server) openPending(h string) (*pending, bool) {
 	if flags&8 != 0 {
 		p.dpopJKT = r.str()
 	}
-	if r.bad || r.off != len(r.s) || p.clientID == "" || p.redirect == "" {
+	if flags&16 != 0 {
+		p.device = r.str()
+	}
+	if r.bad || r.off != len(r.s) || p.clientID == "" || (p.redirect == "") == (p.device == "") {
 		return nil, false
 	}
 	if oc != "" {

@@ -5,8 +5,8 @@
 // by a sweep that runs as writes happen.
 //
 // It implements the capabilities core.ClientRegistry,
-// core.RegistrationStore, core.UserGrantStore, core.LoginSessionStore and
-// core.ReplayCache. Being in memory, its replay cache holds only within
+// core.RegistrationStore, core.UserGrantStore, core.LoginSessionStore,
+// core.ReplayCache and core.DeviceStore. Being in memory, its replay cache holds only within
 // one process: instances that must refuse each other's replays share a
 // database store instead.
 package memstore
@@ -35,6 +35,8 @@ type Store struct {
 	consents  map[[2]string]string
 	sessions  map[string]core.LoginSession // by ID; see sessions.go
 	replay    map[string]time.Time         // key -> until; see replay.go
+	devices   map[string]deviceRec         // by device code signature; see device.go
+	userCodes map[string]string            // user code signature -> device code signature
 	nextSweep time.Time
 	// SweepEvery is the minimum interval between sweeps (default 1 min).
 	SweepEvery time.Duration
@@ -226,6 +228,7 @@ type refreshRec struct {
 // errChallengeTooLong: a code challenge longer than challengeLen can tell
 // (4 GiB) is refused rather than split wrongly.
 var errChallengeTooLong = errors.New("memstore: code challenge too long")
+var errApprovalGrant = errors.New("memstore: an approval stores a grant under the device code's signature")
 
 func newGrantRec(g *core.Grant) grantRec {
 	r := grantRec{
@@ -664,4 +667,5 @@ func (s *Store) sweepLocked() {
 	}
 	s.sweepSessionsLocked(now)
 	s.sweepReplayLocked(now)
+	s.sweepDevicesLocked(now)
 }

@@ -111,6 +111,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("LoginSessions", runLoginSessionsIfAble(newStore))
 	t.Run("Registrations", runRegistrationsIfAble(newStore))
 	t.Run("ReplayCache", runReplayCacheIfAble(newStore))
+	t.Run("Devices", runDevicesIfAble(newStore))
 }
 
 // helper wraps a subtest body: a fresh store from newStore for each.

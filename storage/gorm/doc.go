@@ -16,10 +16,12 @@
 //
 // # Tables
 //
-// Migrate creates six tables with fixed names: oauth2_clients,
+// Migrate creates eight tables with fixed names: oauth2_clients,
 // oauth2_grants (codes), oauth2_refresh_tokens, oauth2_revoked_families,
-// oauth2_consents and oauth2_login_sessions (end users' login sessions,
-// OpenID Connect). Codes, refresh tokens and login sessions are stored by
+// oauth2_consents, oauth2_login_sessions (end users' login sessions,
+// OpenID Connect), oauth2_replay (the replay cache) and oauth2_device_codes
+// (the device grant). Codes, refresh tokens, device and user codes and
+// login sessions are stored by
 // their signatures (the server's HMAC of the token or cookie, the primary
 // key), client secrets by their hashes: the database never holds a usable
 // credential. Lists (redirect URIs, grant types, scopes, post-logout

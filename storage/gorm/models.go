@@ -13,7 +13,7 @@ import (
 )
 
 // Table names are fixed: an application that shares its database with the
-// store sees exactly these seven tables.
+// store sees exactly these eight tables.
 const (
 	tableClients         = "oauth2_clients"
 	tableGrants          = "oauth2_grants"
@@ -22,6 +22,7 @@ const (
 	tableConsents        = "oauth2_consents"
 	tableLoginSessions   = "oauth2_login_sessions"
 	tableReplay          = "oauth2_replay"
+	tableDeviceCodes     = "oauth2_device_codes"
 )
 
 // ident is a key column (an id or a signature) that must compare byte for

@@ -83,7 +83,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if db.Dialector.Name() == "mysql" {
 		db = db.Set("gorm:table_options", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
 	}
-	if err := db.AutoMigrate(&clientRow{}, &grantRow{}, &refreshRow{}, &revokedFamilyRow{}, &consentRow{}, &loginSessionRow{}, &replayRow{}); err != nil {
+	if err := db.AutoMigrate(&clientRow{}, &grantRow{}, &refreshRow{}, &revokedFamilyRow{}, &consentRow{}, &loginSessionRow{}, &replayRow{}, &deviceRow{}); err != nil {
 		return fmt.Errorf("gormstore: migrate: %w", err)
 	}
 	return nil
@@ -646,6 +646,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (int64, error) {
 		{&revokedFamilyRow{}, "family_id", "keep_until <= @now"},
 		{&loginSessionRow{}, "id", "expires_at <= @now"},
 		{&replayRow{}, "key_hash", "keep_until <= @now"},
+		{&deviceRow{}, "sig", "expires_at <= @now"},
 	} {
 		for {
 			var (

@@ -46,7 +46,8 @@ func clientCommand(args []string, stdout, stderr io.Writer) int {
 	jwksURI := fs.String("jwks-uri", "", "https URL of the client's JWK Set, for -auth-method private_key_jwt (add)")
 	requireDPoP := fs.Bool("require-dpop", false, "refuse the client access tokens not bound to a DPoP key (add)")
 	requirePAR := fs.Bool("require-par", false, "refuse the client authorization requests it did not push first (add)")
-	var redirects, postLogout multi
+	var redirects, postLogout, grantTypes multi
+	fs.Var(&grantTypes, "grant-type", "grant type the client may use, repeatable (add; default authorization_code and refresh_token)")
 	fs.Var(&redirects, "redirect-uri", "redirect URI, repeatable (add)")
 	fs.Var(&postLogout, "post-logout-redirect-uri", "where RP-initiated logout may return to, repeatable (add)")
 	positional, err := parseInterspersed(fs, args[1:])
@@ -81,7 +82,7 @@ func clientCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "add":
-		spec := core.ClientSpec{Name: *name, RedirectURIs: redirects, Public: *public,
+		spec := core.ClientSpec{Name: *name, RedirectURIs: redirects, Public: *public, GrantTypes: grantTypes,
 			AccessTokenFormat: *atFormat, IDTokenSignedResponseAlg: *idAlg, PostLogoutRedirectURIs: postLogout,
 			AuthMethod: *authMethod, JWKSURI: *jwksURI, DPoPBoundAccessTokens: *requireDPoP, RequirePAR: *requirePAR}
 		if *jwksFile != "" {

@@ -143,6 +143,9 @@ func (o *options) apply(cfg *core.Config) error {
 	cfg.DPoP = core.DPoP{Enabled: true, RequireNonce: o.dpopNonce}
 	// Pushed authorization requests, required per client (-require-par).
 	cfg.PAR = core.PAR{Enabled: true}
+	// The device grant (RFC 8628) for clients added with -grant-type
+	// urn:ietf:params:oauth:grant-type:device_code.
+	cfg.Device = core.DeviceFlow{Enabled: true}
 	if o.configure != nil {
 		o.configure(cfg)
 	}

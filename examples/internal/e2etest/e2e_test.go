@@ -59,6 +59,10 @@ func testSQLite(t *testing.T, bin string) {
 	t.Run("RememberedConsent", func(t *testing.T) { testRememberedConsent(t, s) })
 	t.Run("OpenIDProvider", func(t *testing.T) { testOIDC(t, s, bin, db) })
 	t.Run("ClientCommands", func(t *testing.T) { testClientCommands(t, s, bin, db) })
+	t.Run("DeviceGrant", func(t *testing.T) { testDevice(t, s, bin, db) })
+	if filepath.Base(bin) == "nethttp" { // the CLI is the same against every example
+		t.Run("DeviceCLI", func(t *testing.T) { testDeviceCLI(t, s, bin, db) })
+	}
 	// Last: it stops s.
 	t.Run("GracefulStop", func(t *testing.T) { testGracefulStop(t, s, bin, db) })
 }
@@ -79,6 +83,7 @@ func testPostgres(t *testing.T, bin string) {
 	t.Run("TwoInstances", func(t *testing.T) {
 		b := Start(t, bin, "-addr", "127.0.0.1:0", "-db", pg, "-keys", keys, "-issuer", a.Issuer)
 		testTwoInstances(t, a, b)
+		t.Run("DeviceGrant", func(t *testing.T) { testDeviceTwoInstances(t, a, b, bin, pg) })
 	})
 }
 
