@@ -18,7 +18,9 @@ type TokenInfo struct {
 	ClientID string
 	Scope    string
 	// GrantID is the family of the token: every token descending from one
-	// authorization grant shares it.
+	// authorization grant shares it. A token issued by token exchange
+	// starts a family of its own (the exchanging client's grant of the
+	// user), and ParentGrantIDs names the families it descends from.
 	GrantID string
 	TokenID string
 	// AdditionalInfo is what the app passed to SendGrant.
@@ -41,6 +43,20 @@ type TokenInfo struct {
 	// leaves the comparison to the caller. A token is never bound to both
 	// a DPoP key and a certificate.
 	X5T string
+	// Act is the delegation chain of a token issued by token exchange
+	// with an actor token (RFC 8693 §4.1): the party acting for the
+	// subject, and in its Act the one before it. Nil for every other
+	// token.
+	Act *Actor
+	// ParentGrantIDs are the families a token issued by token exchange
+	// (RFC 8693) was exchanged from, nearest first: the subject token's
+	// GrantID, then that token's own ParentGrantIDs (at most
+	// MaxExchangeDepth in all). The token is revoked when its own family
+	// or any of these is: revoking a grant revokes everything exchanged
+	// from it, however far down, and revoking an exchanged token revokes
+	// only its own family (and what was exchanged from it). Nil for every
+	// other token.
+	ParentGrantIDs []string
 	// userinfoClaims are the claim names the claims request parameter
 	// asked userinfo for (space-separated).
 	userinfoClaims string
@@ -93,6 +109,13 @@ const (
 	// flagCertBound marks a token bound to a TLS client certificate: its
 	// x5t#S256 follows (after the DPoP thumbprint, if any).
 	flagCertBound = 8
+	// flagAct marks a token carrying a delegation chain (Act), written
+	// after the certificate thumbprint (writeAct).
+	flagAct = 16
+	// flagParents marks an exchanged token naming the families it
+	// descends from (ParentGrantIDs), written after the chain
+	// (writeParents).
+	flagParents = 32
 )
 
 func (f sealedFormat) recognizes(tok string) bool {
@@ -119,6 +142,12 @@ func (f sealedFormat) mint(t TokenInfo) (string, string, error) {
 	if t.X5T != "" {
 		flags |= flagCertBound
 	}
+	if t.Act != nil {
+		flags |= flagAct
+	}
+	if len(t.ParentGrantIDs) > 0 {
+		flags |= flagParents
+	}
 	w.num(atVersion)
 	w.num(flags)
 	w.num(t.IssuedAt.Unix())
@@ -136,6 +165,12 @@ func (f sealedFormat) mint(t TokenInfo) (string, string, error) {
 	}
 	if t.X5T != "" {
 		w.str(t.X5T)
+	}
+	if t.Act != nil {
+		writeAct(&w, t.Act)
+	}
+	if len(t.ParentGrantIDs) > 0 {
+		writeParents(&w, t.ParentGrantIDs)
 	}
 	if t.userinfoClaims != "" {
 		w.str(t.userinfoClaims) // optional trailing field: older tokens end before it
@@ -176,6 +211,16 @@ func (f sealedFormat) open(tok string) (TokenInfo, error) {
 	}
 	if flags&flagCertBound != 0 {
 		if info.X5T = r.str(); info.X5T == "" {
+			return info, errBadToken
+		}
+	}
+	if flags&flagAct != 0 {
+		if info.Act = readAct(&r); info.Act == nil {
+			return info, errBadToken
+		}
+	}
+	if flags&flagParents != 0 {
+		if info.ParentGrantIDs = readParents(&r); info.ParentGrantIDs == nil {
 			return info, errBadToken
 		}
 	}

@@ -22,7 +22,8 @@ const (
 
 // jwtFormat is the RFC 9068 access token: header typ at+jwt, claims iss
 // sub aud exp iat jti client_id scope, and the kit's own gid (the grant
-// family, for revocation), info (AdditionalInfo) and cc (client
+// family, for revocation), pgid (an exchanged token's ParentGrantIDs,
+// also for revocation), info (AdditionalInfo) and cc (client
 // credentials).
 type jwtFormat struct{ s *Server }
 
@@ -44,6 +45,8 @@ type jwtClaims struct {
 		JKT string `json:"jkt"`
 		X5T string `json:"x5t#S256"`
 	} `json:"cnf"`
+	Act  *actClaim `json:"act"` // RFC 8693 §4.1
+	PGID []string  `json:"pgid"`
 }
 
 // recognizes: a compact JWS starts with the base64url of `{"`, and no
@@ -67,12 +70,16 @@ func (f jwtFormat) mint(t TokenInfo) (string, string, error) {
 	o.str("client_id", t.ClientID)
 	o.strIf("scope", t.Scope)
 	o.str("gid", t.GrantID)
+	if len(t.ParentGrantIDs) > 0 {
+		o.strList("pgid", t.ParentGrantIDs)
+	}
 	o.strIf("info", t.AdditionalInfo)
 	if t.ClientCredentials {
 		o.boolean("cc", true)
 	}
 	o.strIf("uic", t.userinfoClaims)
 	appendCnf(o, t.JKT, t.X5T) // RFC 9449 §6.1, RFC 8705 §3.1
+	appendAct(o, t.Act)
 	sg := f.s.signing.Load().signer(f.s.cfg.OIDC.AccessTokenAlg)
 	if sg == nil { // the set is checked for it when installed; never a panic
 		return "", "", errors.New("no signing key for JWT access tokens")
@@ -100,6 +107,17 @@ func (f jwtFormat) open(tok string) (TokenInfo, error) {
 	}
 	if c.CC {
 		info.UserID = ""
+	}
+	if c.Act != nil {
+		if info.Act = c.Act.actor(); info.Act == nil {
+			return TokenInfo{}, errBadToken
+		}
+	}
+	if c.PGID != nil {
+		if !validParents(c.PGID) {
+			return TokenInfo{}, errBadToken
+		}
+		info.ParentGrantIDs = c.PGID
 	}
 	return info, nil
 }

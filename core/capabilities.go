@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -133,7 +134,50 @@ type LoginSession struct {
 	// ExpiresAt.
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// ClientIDs are the clients that were issued a code in the session
+	// (SessionClientStore.AddSessionClient), each once, in the order they
+	// came; back-channel logout notifies them when the session ends. At
+	// most MaxSessionClients.
+	ClientIDs []string
 }
+
+// SessionClientStore is the capability behind OpenID Connect Back-Channel
+// Logout (Config.BackchannelLogout) and Server.EndUserSessions: a
+// LoginSessionStore that also records which clients took part in a
+// session, and ends sessions handing back what they were, atomically, so
+// that no client recorded in a session escapes the notification of its
+// end. core/memstore and storage/gorm implement it.
+type SessionClientStore interface {
+	LoginSessionStore
+	// AddSessionClient adds clientID to the ClientIDs of the live session
+	// (ExpiresAt after now) whose SID is sid, unless it is there already;
+	// concurrent calls for one session all land. Without such a session
+	// (none, ended, expired) it returns ErrNotFound and records nothing. A
+	// session that holds MaxSessionClients clients already refuses
+	// another with ErrTooManySessionClients.
+	AddSessionClient(ctx context.Context, sid, clientID string, now time.Time) error
+	// TakeLoginSession ends the session with that ID, as EndLoginSession
+	// does, and returns it as it was when it ended (its ClientIDs
+	// complete: an AddSessionClient either lands before and is returned,
+	// or finds the session ended and returns ErrNotFound). ErrNotFound:
+	// there was no live session with that ID (an expired one is ended all
+	// the same).
+	TakeLoginSession(ctx context.Context, id string, now time.Time) (*LoginSession, error)
+	// TakeUserLoginSessions ends every session of the user, as
+	// TakeLoginSession does, and returns the live ones (any order; none
+	// is no error). Sessions created after it returns are not affected.
+	TakeUserLoginSessions(ctx context.Context, userID string, now time.Time) ([]*LoginSession, error)
+}
+
+// MaxSessionClients bounds LoginSession.ClientIDs: a browser session that
+// signed in to more clients than this is refused another code (a store
+// keeps the list on the session's record).
+const MaxSessionClients = 64
+
+// ErrTooManySessionClients is returned by
+// SessionClientStore.AddSessionClient for a session that holds
+// MaxSessionClients clients already.
+var ErrTooManySessionClients = errors.New("oauth2kit: the login session has taken part in too many clients")
 
 // UserClient is one client a user has authorised.
 type UserClient struct {
@@ -157,12 +201,16 @@ type capabilities struct {
 	reg      RegistrationStore // nil without
 	replay   ReplayCache       // nil without
 	devices  DeviceStore       // nil without
+
+	// sessionClients is sessions when it is a SessionClientStore.
+	sessionClients SessionClientStore // nil without
 }
 
 func findCapabilities(st Storage) capabilities {
 	var c capabilities
 	c.users, _ = st.(UserGrantStore)
 	c.sessions, _ = st.(LoginSessionStore)
+	c.sessionClients, _ = st.(SessionClientStore)
 	c.reg, _ = st.(RegistrationStore)
 	c.replay, _ = st.(ReplayCache)
 	c.devices, _ = st.(DeviceStore)

@@ -278,6 +278,7 @@ func (s *Server) parseCIMD(id string, body []byte) (*Client, error) {
 		ID: id, Name: md.ClientName, RedirectURIs: md.RedirectURIs, Public: true, AuthMethod: md.TokenEndpointAuthMethod,
 		GrantTypes: md.GrantTypes, Scopes: scopes, IDTokenSignedResponseAlg: md.IDTokenSignedResponseAlg,
 		PostLogoutRedirectURIs: md.PostLogoutRedirectURIs, Metadata: string(body),
+		BackchannelLogoutURI: md.BackchannelLogoutURI, BackchannelLogoutSessionRequired: md.BackchannelLogoutSessionRequired,
 	}
 	if md.TokenEndpointAuthMethod == AuthPrivateKeyJWT {
 		// Confidential: it proves possession of a key the document

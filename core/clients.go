@@ -64,6 +64,13 @@ type ClientSpec struct {
 	// PostLogoutRedirectURIs are where RP-initiated logout may return the
 	// browser to; the same rules as RedirectURIs.
 	PostLogoutRedirectURIs []string
+	// BackchannelLogoutURI is where logout tokens are POSTed when a login
+	// session the client took part in ends (see Client): an absolute
+	// https URL, or http on a loopback host, without userinfo or
+	// fragment, at most 2048 bytes. BackchannelLogoutSessionRequired
+	// makes its logout tokens carry sid.
+	BackchannelLogoutURI             string
+	BackchannelLogoutSessionRequired bool
 	// AuthMethod is AuthPrivateKeyJWT for a client that authenticates
 	// with signed JWTs (RFC 7523) by a key of JWKS (a JSON JWK Set of
 	// public keys) or JWKSURI (https); such a client gets no secret.
@@ -137,6 +144,13 @@ func newClient(spec ClientSpec, grants *grantRegistry) (*Client, string, error) 
 			return nil, "", fmt.Errorf("post-logout redirect URI %q: %w", u, err)
 		}
 	}
+	if err := checkBackchannelURI(spec.BackchannelLogoutURI, true); err != nil {
+		return nil, "", fmt.Errorf("back-channel logout URI: %w", err)
+	}
+	if spec.BackchannelLogoutSessionRequired && spec.BackchannelLogoutURI == "" {
+		return nil, "", errors.New("BackchannelLogoutSessionRequired needs a BackchannelLogoutURI")
+	}
+	c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired = spec.BackchannelLogoutURI, spec.BackchannelLogoutSessionRequired
 	if spec.AccessTokenFormat != FormatSealed && spec.AccessTokenFormat != FormatJWT {
 		return nil, "", fmt.Errorf("access token format %q is not %q or %q", spec.AccessTokenFormat, FormatSealed, FormatJWT)
 	}

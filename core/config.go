@@ -149,6 +149,16 @@ type Config struct {
 	// MTLS configures mutual-TLS client authentication and
 	// certificate-bound access tokens (RFC 8705); off by default.
 	MTLS MTLS
+	// BackchannelLogout configures OpenID Connect Back-Channel Logout
+	// 1.0; off by default.
+	BackchannelLogout BackchannelLogout
+	// TokenExchange configures token exchange (RFC 8693) and ID-JAG
+	// issuance; off by default.
+	TokenExchange TokenExchange
+	// JWTBearer configures the JWT bearer grant (RFC 7523) accepting
+	// Identity Assertion JWT Authorization Grants; off unless issuers are
+	// given.
+	JWTBearer JWTBearer
 
 	// Logger receives security events (code replay, refresh reuse, storage
 	// failures). Tokens, codes, secrets and passwords are never logged.

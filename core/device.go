@@ -64,8 +64,9 @@ type DeviceFlow struct {
 // core/memstore and storage/gorm implement it; core/storagetest has its
 // suite. The redemption itself goes through Storage.RedeemCode.
 type DeviceStore interface {
-	// CreateDeviceCode stores a new device authorization. If one with the
-	// same Sig or UserCodeSig exists (until the store dropped it), it
+	// CreateDeviceCode stores a new device authorization, to be kept until
+	// DeviceCodeKeep after its ExpiresAt. If one with the same Sig or
+	// UserCodeSig exists (until the store dropped it), it
 	// stores nothing and returns ErrExists: the server draws another user
 	// code.
 	CreateDeviceCode(ctx context.Context, d *DeviceCode) error
@@ -121,6 +122,11 @@ type DeviceCode struct {
 
 // Device code tokens: "dc1.<kid>.<random+tag>", like refresh tokens.
 const prefixDevice = "dc1"
+
+// DeviceCodeKeep is how long past its expiry a store keeps a device code,
+// so that a device still polling learns expired_token rather than
+// invalid_grant (a store may drop the code after it).
+const DeviceCodeKeep = 30 * time.Minute
 
 func (s *Server) setupDevice() error {
 	c := &s.cfg.Device
@@ -272,6 +278,10 @@ func (s *Server) deviceToken(ctx context.Context, c *Client, f *params) (*tokenR
 	}
 	now := s.now()
 	switch {
+	case !now.Before(d.ExpiresAt):
+		// Checked first: an approval the device never collected expires
+		// with its code.
+		return nil, oerr(400, ErrExpiredToken, "the device code expired; start again")
 	case d.DecidedAt != nil && d.Approved:
 		// The grant the approval stored, redeemed once in all: the first
 		// poll after approval gets the tokens, any other the code's
@@ -279,8 +289,6 @@ func (s *Server) deviceToken(ctx context.Context, c *Client, f *params) (*tokenR
 		return s.redeemCode(ctx, c, f, []string{sig})
 	case d.DecidedAt != nil:
 		return nil, oerr(400, ErrAccessDenied, "the user denied the request")
-	case !now.Before(d.ExpiresAt):
-		return nil, oerr(400, ErrExpiredToken, "the device code expired; start again")
 	}
 	// Pending. One poll per interval, whichever instances the polls
 	// reach (the store decides); a poll inside the interval slows the
@@ -492,6 +500,14 @@ func (s *Server) decideDevice(w Responder, r Request, p *pending, approve bool) 
 		if err != nil {
 			s.deviceDecisionFailed(w, r, err)
 			return
+		}
+		if p.oidc != nil {
+			// As for a code (issueCode): a client the session's end would
+			// not reach gets no grant in it.
+			if e := s.recordSessionClient(ctx, p.oidc.SID, p.clientID); e != nil {
+				s.errorPage(w, r, e.status, e.code, e.desc)
+				return
+			}
 		}
 		g = &Grant{
 			ID: gid, CodeSig: p.device, ClientID: p.clientID, UserID: p.userID, Scope: p.scope,

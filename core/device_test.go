@@ -180,8 +180,21 @@ func TestDeviceFlowRefusals(t *testing.T) {
 		t.Errorf("another client's poll: %d %s", conf.status, conf.body)
 	}
 	wantPollError(t, "a forged device code", e.devicePoll("dc1.x.AAAA"), core.ErrInvalidGrant)
+	// An approval the device never collected expires with its code.
+	d = e.deviceStart("read")
+	dc3 := d["device_code"].(string)
+	if w := e.approveDevice(d["user_code"].(string), "approve"); w.status != 200 {
+		t.Fatalf("approval: %d %s", w.status, w.body)
+	}
 	e.now = e.now.Add(11 * time.Minute)
+	// Another device's request makes the store sweep: expired codes are
+	// kept long enough to say so.
+	e.deviceStart("read")
 	wantPollError(t, "poll after expiry", e.devicePoll(dc2), core.ErrExpiredToken)
+	wantPollError(t, "poll of an uncollected approval after expiry", e.devicePoll(dc3), core.ErrExpiredToken)
+	e.now = e.now.Add(core.DeviceCodeKeep)
+	e.deviceStart("read")
+	wantPollError(t, "poll long after expiry", e.devicePoll(dc2), core.ErrInvalidGrant)
 	if w := e.enterCode(uc2); w.status != 400 || !strings.Contains(string(w.body), "expired") && !strings.Contains(string(w.body), "No device") {
 		t.Errorf("entering an expired code: %d %s", w.status, w.body)
 	}
@@ -230,16 +243,27 @@ func TestDeviceFlowRacers(t *testing.T) {
 	e := deviceEnv(t)
 	d := e.deviceStart("read")
 	dc, uc := d["device_code"].(string), d["user_code"].(string)
-	login := e.enterCode(uc)
-	consent := e.login(login, "alice", "pw")
-	f := hidden(t, consent.body)
-	f.Set("decision", "approve")
-	// The same consent form posted by several tabs: one decision.
+	// Two browsers entered the code and reached the consent page: their
+	// forms are distinct (the used-form record does not settle the
+	// race), each posted by several tabs at once. One decision in all.
+	type tab struct {
+		cookie string
+		form   url.Values
+	}
+	var tabs []tab
+	for range 2 {
+		e.cookie = ""
+		consent := e.login(e.enterCode(uc), "alice", "pw")
+		f := hidden(t, consent.body)
+		f.Set("decision", "approve")
+		tabs = append(tabs, tab{e.cookie, f})
+	}
 	const n = 8
 	var wg sync.WaitGroup
 	status := make([]int, n)
 	for i := range n {
-		wg.Go(func() { status[i] = e.srv2post("/oauth2/login", f).status })
+		tb := tabs[i%2]
+		wg.Go(func() { status[i] = e.postAs(tb.cookie, "/oauth2/login", tb.form).status })
 	}
 	wg.Wait()
 	ok := 0
@@ -272,8 +296,13 @@ func TestDeviceFlowRacers(t *testing.T) {
 
 // srv2post posts without touching e's cookie jar (safe from goroutines).
 func (e *env) srv2post(path string, form url.Values) *fakeResp {
+	return e.postAs(e.cookie, path, form)
+}
+
+// postAs posts with the browser cookies given, without touching e's jar.
+func (e *env) postAs(cookie, path string, form url.Values) *fakeResp {
 	r := &fakeReq{method: "POST", path: path, body: form.Encode(), hdr: map[string][]string{
-		"Content-Type": {"application/x-www-form-urlencoded"}, "Cookie": {e.cookie}}}
+		"Content-Type": {"application/x-www-form-urlencoded"}, "Cookie": {cookie}}}
 	w := newResp()
 	e.srv.Handle(w, r)
 	return w

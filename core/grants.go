@@ -86,7 +86,7 @@ func (r *grantRegistry) enabledFor(cfg *Config) *grantRegistry {
 var builtinGrants *grantRegistry
 
 func init() {
-	builtinGrants = newGrantRegistry(&codeGrant, &refreshGrant, &clientCredentialsGrant, &deviceGrant)
+	builtinGrants = newGrantRegistry(&codeGrant, &refreshGrant, &clientCredentialsGrant, &deviceGrant, &tokenExchangeGrant, &jwtBearerGrant)
 }
 
 // checkGrantTypes validates a client's grant type list against reg.

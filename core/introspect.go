@@ -53,7 +53,9 @@ func (s *Server) introspect(w Responder, r Request) {
 			sendJSON(w, 200, inactive)
 			return
 		}
-		revoked, err := s.store.IsFamilyRevoked(ctx, info.GrantID)
+		// Its own family and, for an exchanged token, every one it
+		// descends from.
+		revoked, err := s.lineageRevoked(ctx, &info)
 		if err != nil {
 			s.log.ErrorContext(ctx, "oauth2kit: introspection lookup failed", "err", err)
 			sendError(w, storageError(err), false)
@@ -80,6 +82,7 @@ func (s *Server) introspect(w Responder, r Request) {
 		o.str("aud", info.Audience)
 		o.str("jti", info.TokenID)
 		appendCnf(o, info.JKT, info.X5T) // RFC 9449 §6.2, RFC 8705 §3.2
+		appendAct(o, info.Act)           // RFC 8693 §4.1
 	case strings.HasPrefix(tok, prefixRefresh+"."):
 		sig, ok := s.keys.opaqueSig(prefixRefresh, tok)
 		if !ok {

@@ -437,6 +437,14 @@ func (s *Server) issueCode(w Responder, r Request, p *pending) {
 	if !s.spendPushed(w, r, p) {
 		return
 	}
+	if p.oidc != nil {
+		// Before the code exists: a client the session's end would not
+		// reach gets no code in it.
+		if e := s.recordSessionClient(ctx, p.oidc.SID, p.clientID); e != nil {
+			s.redirectError(w, p, e.code, e.desc)
+			return
+		}
+	}
 	g := &Grant{
 		ID: gid, CodeSig: sig, ClientID: p.clientID, UserID: p.userID,
 		RedirectURI: p.sentURI, Scope: p.scope, OIDC: grantOIDCOf(p), Resource: p.resource, DPoPJKT: p.dpopJKT,

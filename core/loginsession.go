@@ -68,8 +68,10 @@ func (s *Server) startLogin(ctx context.Context, w Responder, r Request, userID 
 	if !s.sessionsOn() {
 		return nil
 	}
+	var prev *LoginSession
 	if _, old := s.loginCookie(r); old != "" {
-		if err := s.caps.sessions.EndLoginSession(ctx, old); err != nil {
+		var err error
+		if prev, err = s.replaceLoginSession(ctx, old, userID); err != nil {
 			return err
 		}
 	}
@@ -77,17 +79,22 @@ func (s *Server) startLogin(ctx context.Context, w Responder, r Request, userID 
 	if err != nil {
 		return err
 	}
-	sid, err := newID()
-	if err != nil {
+	now := s.now()
+	ls := &LoginSession{ID: sig, UserID: userID, AuthTime: time.Unix(oc.AuthTime, 0), ACR: oc.ACR, AMR: oc.AMR,
+		CreatedAt: now, ExpiresAt: now.Add(s.cfg.Lifetimes.LoginSession)}
+	if prev != nil {
+		// The same user signed in again (prompt=login, max_age, a
+		// step-up): the session goes on under its sid, with its
+		// clients, so a fresh authentication at one client does not
+		// sign the user out of the others.
+		ls.SID, ls.ClientIDs = prev.SID, prev.ClientIDs
+	} else if ls.SID, err = newID(); err != nil {
 		return err
 	}
-	now := s.now()
-	ls := &LoginSession{ID: sig, SID: sid, UserID: userID, AuthTime: time.Unix(oc.AuthTime, 0), ACR: oc.ACR, AMR: oc.AMR,
-		CreatedAt: now, ExpiresAt: now.Add(s.cfg.Lifetimes.LoginSession)}
 	if err := s.caps.sessions.CreateLoginSession(ctx, ls); err != nil {
 		return err
 	}
-	oc.SID = sid
+	oc.SID = ls.SID
 	s.setLoginCookie(w, r, tok, int(s.cfg.Lifetimes.LoginSession/time.Second))
 	return nil
 }
@@ -112,7 +119,7 @@ func (s *Server) endLogin(ctx context.Context, w Responder, r Request) error {
 	if sig == "" || !s.sessionsOn() {
 		return nil
 	}
-	return s.caps.sessions.EndLoginSession(ctx, sig)
+	return s.endLoginSession(ctx, sig)
 }
 
 // SessionAuthenticator is implemented by an Authenticator whose app keeps

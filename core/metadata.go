@@ -35,6 +35,7 @@ func (s *Server) buildMetadata() []byte {
 	o.strList("response_types_supported", []string{"code"})
 	o.strList("response_modes_supported", []string{"query", "form_post"})
 	o.strList("grant_types_supported", s.grants.names())
+	s.jwtBearerMetadata(o)
 	methods := []string{"S256"}
 	if c.AllowPlainPKCE {
 		methods = append(methods, "plain")
@@ -85,6 +86,11 @@ func (s *Server) buildMetadata() []byte {
 		o.boolean("request_parameter_supported", false)
 		o.boolean("request_uri_parameter_supported", false)
 	}
+	if c.BackchannelLogout.Enabled { // Back-Channel Logout §2.1
+		o.boolean("backchannel_logout_supported", true)
+		o.boolean("backchannel_logout_session_supported", true)
+	}
 	s.writeMTLSMetadata(o) // RFC 8705 §3.3, §5
+	s.writeExchangeMetadata(o)
 	return o.bytes()
 }

@@ -128,6 +128,10 @@ var definedParams = map[string]bool{
 	"code_verifier": true, "refresh_token": true, "client_secret": true, "token": true,
 	"token_type_hint": true, "access_token": true, "oauth_token": true, "username": true,
 	"password": true, FieldDecision: true, FieldRequest: true, FieldCSRF: true,
+	// Token exchange (RFC 8693 §2.1); the kit issues a token for one
+	// audience, so a second one is refused rather than dropped.
+	"subject_token": true, "subject_token_type": true, "actor_token": true, "actor_token_type": true,
+	"requested_token_type": true, "audience": true,
 }
 
 // unescape is url.QueryUnescape without the allocation for the common case

@@ -425,6 +425,9 @@ func (s *Server) validateMetadata(md *ClientMetadata) *oauthError {
 			return bad("id_token_signed_response_alg " + strconv.Quote(alg) + " is not offered by this server")
 		}
 	}
+	if e := s.checkBackchannelMetadata(md); e != nil {
+		return e
+	}
 	return nil
 }
 
@@ -569,6 +572,7 @@ func (s *Server) registeredClient(id string, md *ClientMetadata, prev *Client, n
 		Public: method == AuthNone, AuthMethod: method, GrantTypes: slices.Clone(md.GrantTypes), Scopes: scopes,
 		IDTokenSignedResponseAlg: md.IDTokenSignedResponseAlg, PostLogoutRedirectURIs: slices.Clone(md.PostLogoutRedirectURIs),
 		CreatedAt: now.UTC(), Dynamic: true, Metadata: string(meta),
+		BackchannelLogoutURI: md.BackchannelLogoutURI, BackchannelLogoutSessionRequired: md.BackchannelLogoutSessionRequired,
 
 		DPoPBoundAccessTokens: md.DPoPBoundAccessTokens, RequirePAR: md.RequirePushedAuthorizationRequests,
 		TLSClientCertificateBoundAccessTokens: md.TLSClientCertificateBoundAccessTokens,

@@ -137,6 +137,9 @@ type ClientMetadata struct {
 	ApplicationType          string         `json:"application_type,omitempty"`
 	IDTokenSignedResponseAlg string         `json:"id_token_signed_response_alg,omitempty"`
 	PostLogoutRedirectURIs   []string       `json:"post_logout_redirect_uris,omitempty"`
+	// Back-Channel Logout §2.2, accepted only when the server has it on.
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
 
 	// Sender-constraint and PAR (RFC 9449 §5.2, RFC 9126 §6, RFC 8705
 	// §3.4), each accepted only when the server has the feature on.

@@ -8,8 +8,10 @@ import (
 // CheckToken validates an access token as a resource server must: it opens
 // the token (authenticity, type, key), checks issuer, audience and expiry,
 // and that its grant has not been revoked (exactly, or within
-// Config.Caches.Revocation). Every failure returns an error; none of them
-// says why beyond "invalid", on purpose.
+// Config.Caches.Revocation), nor, for a token issued by token exchange,
+// any grant it was exchanged from (TokenInfo.ParentGrantIDs). Every
+// failure returns an error; none of them says why beyond "invalid", on
+// purpose.
 func (s *Server) CheckToken(ctx context.Context, token string) (*TokenInfo, error) {
 	return s.CheckTokenFor(ctx, token, s.cfg.Audience)
 }
@@ -38,17 +40,16 @@ func (s *Server) checkToken(ctx context.Context, token string, info *TokenInfo, 
 	if audience != "" && canonicalResource(info.Audience) != canonicalResource(audience) {
 		return errBadToken
 	}
-	if _, fresh := s.revCache.get(info.GrantID, now); fresh {
-		return nil
-	}
-	revoked, err := s.store.IsFamilyRevoked(ctx, info.GrantID)
-	if err != nil {
+	if err := s.familyLive(ctx, info.GrantID, now); err != nil {
 		return err
 	}
-	if revoked {
-		return errTokenRevoked
+	// An exchanged token dies with every family it was exchanged from
+	// (SECURITY.md R71); any other token has none, and costs nothing more.
+	for _, p := range info.ParentGrantIDs {
+		if err := s.familyLive(ctx, p, now); err != nil {
+			return err
+		}
 	}
-	s.revCache.put(info.GrantID, struct{}{}, now)
 	return nil
 }
 

@@ -7,7 +7,11 @@ import (
 
 // Revoke is the revocation endpoint (RFC 7009). Revoking a refresh token or
 // an access token revokes its whole grant: every refresh token of the
-// family stops working and its access tokens fail the resource check.
+// family stops working and its access tokens fail the resource check, and
+// so does every token exchanged from them (TokenInfo.ParentGrantIDs). A
+// token issued by token exchange is a family of its own, its client's:
+// revoking it revokes that family (and what was exchanged from it), never
+// the grant it was exchanged from.
 func (s *Server) Revoke(w Responder, r Request) { s.serve(&epRevoke, w, r) }
 
 var epRevoke = endpoint{field: "Paths.Revoke", path: func(c *Config) *string { return &c.Paths.Revoke }, def: "/oauth2/revoke",

@@ -44,6 +44,9 @@ type Server struct {
 	// deviceThrottle counts wrong user codes per address; nil without
 	// Config.Device.
 	deviceThrottle *throttle
+	// backchannel delivers logout tokens; nil without
+	// Config.BackchannelLogout.
+	backchannel *backchannel
 }
 
 // New builds a Server. store persists clients, grants and tokens; auth is
@@ -134,6 +137,15 @@ func newServer(cfg Config, store Storage, auth Authenticator, grants *grantRegis
 		return nil, err
 	}
 	if err := s.setupDevice(); err != nil {
+		return nil, err
+	}
+	if err := s.setupTokenExchange(); err != nil {
+		return nil, err
+	}
+	if err := s.setupJWTBearer(); err != nil {
+		return nil, err
+	}
+	if err := s.setupBackchannel(); err != nil {
 		return nil, err
 	}
 	if err := s.checkFAPIConfig(); err != nil {

@@ -137,6 +137,17 @@ type Client struct {
 	PostLogoutRedirectURIs []string
 	CreatedAt              time.Time
 
+	// BackchannelLogoutURI is where the server POSTs a logout token when
+	// a login session the client took part in ends (OpenID Connect
+	// Back-Channel Logout 1.0, backchannel_logout_uri): https, or http on
+	// a loopback host (sent to only with
+	// Config.BackchannelLogout.AllowLoopbackForTests). Empty: none.
+	BackchannelLogoutURI string
+	// BackchannelLogoutSessionRequired is the client's
+	// backchannel_logout_session_required: its logout tokens must carry
+	// sid (a session without one is not notified).
+	BackchannelLogoutSessionRequired bool
+
 	// Dynamic marks a client registered through dynamic client
 	// registration (RFC 7591): its name and URIs are its own claims, so
 	// the consent page shows it as unverified and consent is never
@@ -264,7 +275,11 @@ type Grant struct {
 	// store keeps the grant until then so that user-wide revocation
 	// (UserGrantStore) finds the family.
 	KeepUntil time.Time
-	// UsedAt is set when the code was redeemed.
+	// UsedAt is set when the code was redeemed, or from the start for
+	// the records the server stores born used: a submitted login or
+	// consent form, and a family of tokens minted without a code (token
+	// exchange, the JWT bearer grant: its user, client and KeepUntil make
+	// UserGrantStore find it).
 	UsedAt *time.Time
 }
 

@@ -67,19 +67,35 @@ func (s *Server) token(w Responder, r Request) {
 	s.noteClientUsed(r.Context(), c)
 	o := newJSON(512)
 	o.str("access_token", res.access)
-	if f.dpopJKT != "" {
+	o.strIf("issued_token_type", res.issuedType)
+	switch {
+	case res.tokenType != "":
+		o.str("token_type", res.tokenType)
+	case f.dpopJKT != "":
 		o.str("token_type", "DPoP") // RFC 9449 §5.1
-	} else {
+	default:
 		o.str("token_type", "Bearer")
 	}
-	o.num("expires_in", int64(s.cfg.Lifetimes.AccessToken/time.Second))
+	expires := s.cfg.Lifetimes.AccessToken
+	if res.expiresIn > 0 {
+		expires = res.expiresIn
+	}
+	o.num("expires_in", int64(expires/time.Second))
 	o.strIf("refresh_token", res.refresh)
 	o.strIf("scope", res.scope)
 	o.strIf("id_token", res.idToken)
 	sendJSON(w, 200, o.bytes())
 }
 
-type tokenResult struct{ access, refresh, scope, idToken string }
+type tokenResult struct {
+	access, refresh, scope, idToken string
+	// issuedType is issued_token_type (token exchange, RFC 8693 §2.2.1);
+	// tokenType replaces Bearer / DPoP (N_A for an ID-JAG); expiresIn,
+	// when set, the access token lifetime (a token shorter-lived than the
+	// default).
+	issuedType, tokenType string
+	expiresIn             time.Duration
+}
 
 // issueAccess mints the access token of a family.
 func (s *Server) issueAccess(c *Client, userID, scope, familyID, info, aud, claims, jkt string, now time.Time) (string, *oauthError) {

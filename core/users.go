@@ -10,7 +10,9 @@ import (
 // CheckToken and introspection (on other instances within
 // Config.Caches.Revocation, at once here). Use it on a password change,
 // an account takeover, or "sign out of all apps". It returns how many
-// families it revoked. The Storage must implement UserGrantStore.
+// families it revoked. The Storage must implement UserGrantStore. The
+// user's login sessions stay: EndUserSessions ends them (and sends
+// back-channel logout tokens).
 func (s *Server) RevokeUser(ctx context.Context, userID string) (int, error) {
 	return s.revokeUser(ctx, userID, "")
 }

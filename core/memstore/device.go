@@ -12,8 +12,9 @@ import (
 //
 // Device codes are a map by device code signature and an index by user
 // code signature, both under the store's lock, so a decision and the grant
-// it stores happen together. The sweep drops a device code once it has
-// expired: the approved one's grant stays (the grant has its own lifetime).
+// it stores happen together. The sweep drops a device code
+// core.DeviceCodeKeep after it expired (a device still polling learns
+// expired_token until then); an approval's grant has its own lifetime.
 
 type deviceRec struct {
 	d core.DeviceCode // times in UTC, DecidedAt its own copy
@@ -161,7 +162,7 @@ func (s *Store) SlowDownDeviceCode(ctx context.Context, sig string, interval tim
 // sweepDevicesLocked drops expired device codes (part of sweepLocked).
 func (s *Store) sweepDevicesLocked(now time.Time) {
 	for sig, rec := range s.devices {
-		if !now.Before(rec.d.ExpiresAt) {
+		if !now.Before(rec.d.ExpiresAt.Add(core.DeviceCodeKeep)) {
 			delete(s.devices, sig)
 			delete(s.userCodes, rec.d.UserCodeSig)
 		}

@@ -6,7 +6,7 @@
 //
 // It implements the capabilities core.ClientRegistry,
 // core.RegistrationStore, core.UserGrantStore, core.LoginSessionStore,
-// core.ReplayCache and core.DeviceStore. Being in memory, its replay cache holds only within
+// core.SessionClientStore, core.ReplayCache and core.DeviceStore. Being in memory, its replay cache holds only within
 // one process: instances that must refuse each other's replays share a
 // database store instead.
 package memstore
@@ -34,6 +34,7 @@ type Store struct {
 	revoked   map[string]time.Time  // family -> keep until
 	consents  map[[2]string]string
 	sessions  map[string]core.LoginSession // by ID; see sessions.go
+	bySID     map[string]string            // session SID -> ID; see sessions.go
 	replay    map[string]time.Time         // key -> until; see replay.go
 	devices   map[string]deviceRec         // by device code signature; see device.go
 	userCodes map[string]string            // user code signature -> device code signature

@@ -53,6 +53,9 @@ func fullClient() *core.Client {
 		// Not the zero value: a store that drops it turns a FAPI client's
 		// kept refresh tokens into rotating ones, or the reverse.
 		RefreshRotation: core.RotationNever,
+		// A query with a comma and an escape: kept byte for byte.
+		BackchannelLogoutURI:             "https://z.example/backchannel?tenant=a,b&x=%2F",
+		BackchannelLogoutSessionRequired: true,
 	}
 }
 

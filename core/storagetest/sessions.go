@@ -60,7 +60,10 @@ func runLoginSessionsIfAble(newStore func(t *testing.T) Store) func(t *testing.T
 	}
 }
 
-var sessionFields = []string{"ID", "SID", "UserID", "AuthTime", "ACR", "AMR", "CreatedAt", "ExpiresAt"}
+// sessionFields: ClientIDs is compared everywhere but set only by the
+// SessionClients sub-suite (a store without core.SessionClientStore is
+// never asked to keep it).
+var sessionFields = []string{"ID", "SID", "UserID", "AuthTime", "ACR", "AMR", "CreatedAt", "ExpiresAt", "ClientIDs"}
 
 // newSession is a session created at now, authenticated five minutes
 // before, with values that break naive encodings: non-ASCII in the user
@@ -93,6 +96,7 @@ func diffSession(t *testing.T, what string, want, got *core.LoginSession) {
 	f.list("AMR", want.AMR, got.AMR)
 	f.time("CreatedAt", want.CreatedAt, got.CreatedAt)
 	f.time("ExpiresAt", want.ExpiresAt, got.ExpiresAt)
+	f.list("ClientIDs", want.ClientIDs, got.ClientIDs)
 	f.report(t, what)
 }
 

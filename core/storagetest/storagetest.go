@@ -11,9 +11,10 @@
 // creation are atomic. Each storage capability has a sub-suite of its own,
 // run the same way: RunClientRegistry (core.ClientRegistry),
 // RunUserGrants (core.UserGrantStore), RunLoginSessions
-// (core.LoginSessionStore), RunRegistrations (core.RegistrationStore) and
-// RunReplayCache (core.ReplayCache); Run also runs the last three, as
-// LoginSessions, Registrations and ReplayCache, when the store has the
+// (core.LoginSessionStore), RunSessionClients (core.SessionClientStore),
+// RunRegistrations (core.RegistrationStore) and RunReplayCache
+// (core.ReplayCache); Run also runs the last four, as LoginSessions,
+// SessionClients, Registrations and ReplayCache, when the store has the
 // capability, and skips them otherwise. It makes no
 // assumption about memory: every test uses fresh random identifiers (so
 // stores may share one database between subtests), times are UTC whole
@@ -109,6 +110,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		t.Run("CreateGrant", h(testRaceCreate))
 	})
 	t.Run("LoginSessions", runLoginSessionsIfAble(newStore))
+	t.Run("SessionClients", runSessionClientsIfAble(newStore))
 	t.Run("Registrations", runRegistrationsIfAble(newStore))
 	t.Run("ReplayCache", runReplayCacheIfAble(newStore))
 	t.Run("Devices", runDevicesIfAble(newStore))
@@ -342,7 +344,7 @@ var (
 		"Dynamic", "RegistrationTokenHash", "Metadata", "UsedAt",
 		"AuthMethod", "JWKS", "JWKSURI", "DPoPBoundAccessTokens", "RequirePAR",
 		"TLSClientAuthSubjectDN", "TLSClientAuthSANDNS", "TLSClientAuthSANURI", "TLSClientAuthSANIP", "TLSClientAuthSANEmail", "TLSClientCertificateBoundAccessTokens",
-		"RefreshRotation"}
+		"RefreshRotation", "BackchannelLogoutURI", "BackchannelLogoutSessionRequired"}
 	grantFields   = []string{"ID", "CodeSig", "ClientID", "UserID", "RedirectURI", "Scope", "CodeChallenge", "CodeChallengeMethod", "AdditionalInfo", "OIDC", "Resource", "DPoPJKT", "CreatedAt", "ExpiresAt", "KeepUntil", "UsedAt"}
 	refreshFields = []string{"Sig", "FamilyID", "ClientID", "UserID", "Scope", "AdditionalInfo", "OIDC", "Resource", "JKT", "CreatedAt", "ExpiresAt", "RotatedAt"}
 )
@@ -419,6 +421,10 @@ func diffClient(t *testing.T, what string, want, got *core.Client) {
 	}
 	if want.RefreshRotation != got.RefreshRotation {
 		f.add("RefreshRotation", want.RefreshRotation, got.RefreshRotation)
+	}
+	f.str("BackchannelLogoutURI", want.BackchannelLogoutURI, got.BackchannelLogoutURI)
+	if want.BackchannelLogoutSessionRequired != got.BackchannelLogoutSessionRequired {
+		f.add("BackchannelLogoutSessionRequired", want.BackchannelLogoutSessionRequired, got.BackchannelLogoutSessionRequired)
 	}
 	f.report(t, what)
 }

@@ -1,7 +1,7 @@
 // Package gormstore is a core.Storage on gorm (gorm.io/gorm), tested on
 // SQLite, PostgreSQL and MySQL/MariaDB, with the capabilities
-// core.ClientRegistry, core.UserGrantStore, core.LoginSessionStore and
-// core.RegistrationStore.
+// core.ClientRegistry, core.UserGrantStore, core.LoginSessionStore,
+// core.SessionClientStore and core.RegistrationStore.
 // Several server instances can share one database: codes and refresh
 // tokens are consumed by conditional updates inside database transactions,
 // so when requests race on one code (or one refresh token), on one

@@ -13,7 +13,8 @@ var newColumns = [][2]string{{"oauth2_clients", "id_token_signed_response_alg"},
 	{"oauth2_clients", "auth_method"}, {"oauth2_clients", "jwks"}, {"oauth2_clients", "jwks_uri"}, {"oauth2_clients", "dpop_bound_access_tokens"}, {"oauth2_clients", "require_par"},
 	{"oauth2_clients", "tls_client_auth_subject_dn"}, {"oauth2_clients", "tls_client_auth_san_dns"}, {"oauth2_clients", "tls_client_auth_san_uri"},
 	{"oauth2_clients", "tls_client_auth_san_ip"}, {"oauth2_clients", "tls_client_auth_san_email"}, {"oauth2_clients", "tls_client_certificate_bound_access_tokens"},
-	{"oauth2_refresh_tokens", "jkt"}, {"oauth2_grants", "dpop_jkt"}}
+	{"oauth2_refresh_tokens", "jkt"}, {"oauth2_grants", "dpop_jkt"},
+	{"oauth2_clients", "backchannel_logout_uri"}, {"oauth2_clients", "backchannel_logout_session_required"}}
 
 // Migrate adds the OIDC, dynamic registration and client authentication
 // columns to tables of the previous schema that hold rows; old rows read
@@ -174,7 +175,8 @@ func checkLegacyAuth(t *testing.T, what string, cl *core.Client) {
 	}
 	if cl.AuthMethod != "" || cl.JWKS != "" || cl.JWKSURI != "" || cl.DPoPBoundAccessTokens || cl.RequirePAR ||
 		cl.TLSClientAuthSubjectDN != "" || cl.TLSClientAuthSANDNS != "" || cl.TLSClientAuthSANURI != "" || cl.TLSClientAuthSANIP != "" ||
-		cl.TLSClientAuthSANEmail != "" || cl.TLSClientCertificateBoundAccessTokens || cl.RefreshRotation != core.RotationDefault {
+		cl.TLSClientAuthSANEmail != "" || cl.TLSClientCertificateBoundAccessTokens || cl.RefreshRotation != core.RotationDefault ||
+		cl.BackchannelLogoutURI != "" || cl.BackchannelLogoutSessionRequired {
 		t.Errorf("%s has client authentication fields: %+v", what, cl)
 	}
 }

@@ -188,6 +188,11 @@ type clientRow struct {
 	// RefreshRotation is core.RefreshRotation; NULL (a row from before the
 	// column) is RotationDefault.
 	RefreshRotation *uint8 `gorm:"column:refresh_rotation"`
+	// The back-channel logout columns are nullable like the other late
+	// ones: a row without them is a client that registered no
+	// backchannel_logout_uri. The boolean is written as true or false.
+	BackchannelLogoutURI             optText `gorm:"column:backchannel_logout_uri;type:text"`
+	BackchannelLogoutSessionRequired *bool   `gorm:"column:backchannel_logout_session_required"`
 }
 
 func (clientRow) TableName() string { return tableClients }
@@ -359,6 +364,8 @@ func clientRowOf(c *core.Client) (*clientRow, error) {
 		TLSClientCertificateBoundAccessTokens: &certBound,
 		RefreshRotation:                       &rotation,
 	}
+	bcSession := c.BackchannelLogoutSessionRequired
+	r.BackchannelLogoutURI, r.BackchannelLogoutSessionRequired = optText(c.BackchannelLogoutURI), &bcSession
 	var err error
 	if r.RedirectURIs, err = encodeList(c.RedirectURIs); err != nil {
 		return nil, err
@@ -410,6 +417,8 @@ func (r *clientRow) client() (*core.Client, error) {
 	if r.RefreshRotation != nil {
 		c.RefreshRotation = core.RefreshRotation(*r.RefreshRotation)
 	}
+	c.BackchannelLogoutURI = string(r.BackchannelLogoutURI)
+	c.BackchannelLogoutSessionRequired = r.BackchannelLogoutSessionRequired != nil && *r.BackchannelLogoutSessionRequired
 	var err error
 	if c.RedirectURIs, err = decodeList(r.RedirectURIs); err != nil {
 		return nil, fmt.Errorf("gormstore: client %q: redirect_uris: %w", c.ID, err)

@@ -638,7 +638,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (int64, error) {
 	for _, p := range []struct {
 		model any
 		key   string
-		where string // with one parameter, now
+		where string // with the parameters now and keep (DeviceCodeKeep ago)
 	}{
 		{&grantRow{}, "code_sig", "keep_until IS NULL AND expires_at <= @now"},
 		{&grantRow{}, "code_sig", "keep_until <= @now"},
@@ -646,7 +646,8 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (int64, error) {
 		{&revokedFamilyRow{}, "family_id", "keep_until <= @now"},
 		{&loginSessionRow{}, "id", "expires_at <= @now"},
 		{&replayRow{}, "key_hash", "keep_until <= @now"},
-		{&deviceRow{}, "sig", "expires_at <= @now"},
+		// Kept DeviceCodeKeep past expiry, so polls learn expired_token.
+		{&deviceRow{}, "sig", "expires_at <= @keep"},
 	} {
 		for {
 			var (
@@ -658,12 +659,12 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (int64, error) {
 			// handler (millisecond sleeps) for a gap between groups.
 			err := s.writeTx(ctx, nil, func(db *gorm.DB) error {
 				keys, n = keys[:0], 0
-				at := sql.Named("now", now)
-				err := db.Model(p.model).Where(p.where, at).Limit(purgeBatch).Pluck(p.key, &keys).Error
+				at, keep := sql.Named("now", now), sql.Named("keep", now.Add(-core.DeviceCodeKeep))
+				err := db.Model(p.model).Where(p.where, at, keep).Limit(purgeBatch).Pluck(p.key, &keys).Error
 				if err != nil || len(keys) == 0 {
 					return err
 				}
-				res := db.Where(p.key+" IN @keys AND "+p.where, sql.Named("keys", keys), at).Delete(p.model)
+				res := db.Where(p.key+" IN @keys AND "+p.where, sql.Named("keys", keys), at, keep).Delete(p.model)
 				n = res.RowsAffected
 				return res.Error
 			})

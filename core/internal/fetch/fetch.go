@@ -59,6 +59,8 @@ type Options struct {
 	// 127.0.0.1). Never set in a server.
 	AllowLoopbackForTests bool
 	TLS                   *tls.Config
+	// anyPortForTests lifts the port rule only (this package's tests).
+	anyPortForTests bool
 }
 
 // Result is a fetched document.
@@ -97,6 +99,11 @@ func New(opts Options) *Fetcher {
 		opts.MaxConcurrent = 16
 	}
 	guard := ssrf.New(ssrf.WithPorts(443))
+	if opts.anyPortForTests {
+		// This package's tests: every port, no other exception, so the
+		// address rules alone decide.
+		guard = ssrf.New(ssrf.WithAnyPort())
+	}
 	if opts.AllowLoopbackForTests {
 		guard = ssrf.New(ssrf.WithAnyPort(),
 			ssrf.WithAllowedV4Prefixes(netip.MustParsePrefix("127.0.0.0/8")),
@@ -221,4 +228,83 @@ func (f *Fetcher) fetch(raw string) (*Result, error) {
 		return nil, fmt.Errorf("fetch: %w", err)
 	}
 	return &Result{Body: body, CacheControl: res.Header.Get("Cache-Control"), Expires: res.Header.Get("Expires")}, nil
+}
+
+// PostForm posts form (application/x-www-form-urlencoded) to raw: a
+// notification the server sends a client, such as a logout token. It
+// returns the answer's status: a 2xx is success; any other comes with an
+// error wrapping ErrStatus (a redirect is an answer, not followed); a
+// failure to connect, or to get the whole answer within Timeout, has
+// status 0. The answer's body is read, up to MaxBytes, and discarded.
+// Posts are never shared between callers; they count against
+// MaxConcurrent, waiting for a slot within ctx and Timeout. The form is
+// at most MaxBytes.
+//
+// raw is an https URL as CheckURL says; with AllowLoopbackForTests, also
+// http on a loopback host (test relying parties listen on 127.0.0.1).
+func (f *Fetcher) PostForm(ctx context.Context, raw string, form url.Values) (int, error) {
+	if err := f.checkPostURL(raw); err != nil {
+		return 0, err
+	}
+	body := form.Encode()
+	if int64(len(body)) > f.opts.MaxBytes {
+		return 0, fmt.Errorf("%w: the form is over %d bytes", ErrTooLarge, f.opts.MaxBytes)
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
+	defer cancel()
+	select {
+	case f.sem <- struct{}{}:
+		defer func() { <-f.sem }()
+	case <-ctx.Done():
+		return 0, fmt.Errorf("fetch: too many fetches in flight: %w", ctx.Err())
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, raw, strings.NewReader(body))
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrURL, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := f.client.Do(req)
+	if err != nil {
+		if errors.Is(err, ssrf.ErrProhibitedIP) || errors.Is(err, ssrf.ErrProhibitedPort) || errors.Is(err, ssrf.ErrProhibitedNetwork) {
+			return 0, fmt.Errorf("%w: %w", ErrAddress, err)
+		}
+		return 0, fmt.Errorf("fetch: %w", err)
+	}
+	defer res.Body.Close()
+	// Read (bounded) so that the connection can serve the next post; an
+	// answer whose body does not arrive in time is no answer.
+	if _, err := io.Copy(io.Discard, io.LimitReader(res.Body, f.opts.MaxBytes)); err != nil {
+		return 0, fmt.Errorf("fetch: reading: %w", err)
+	}
+	if res.StatusCode < 200 || res.StatusCode > 299 {
+		return res.StatusCode, fmt.Errorf("%w: %d", ErrStatus, res.StatusCode)
+	}
+	return res.StatusCode, nil
+}
+
+// checkPostURL is CheckURL, which PostForm widens to http on a loopback
+// host for tests.
+func (f *Fetcher) checkPostURL(raw string) error {
+	if rest, ok := strings.CutPrefix(raw, "http://"); ok && f.opts.AllowLoopbackForTests {
+		u, err := CheckURL("https://" + rest)
+		if err != nil {
+			return err
+		}
+		if !LoopbackHost(u.Hostname()) {
+			return fmt.Errorf("%w: http only to a loopback host", ErrURL)
+		}
+		return nil
+	}
+	_, err := CheckURL(raw)
+	return err
+}
+
+// LoopbackHost reports whether host (as url.URL.Hostname returns it) is
+// localhost or a loopback IP address.
+func LoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback() && a.Zone() == ""
 }

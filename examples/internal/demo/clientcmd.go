@@ -22,6 +22,7 @@ func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 const clientUsage = `usage:
   client add -db DSN [-keys FILE] -name NAME -redirect-uri URI [-redirect-uri URI2] [-public] [-scope "a b"]
              [-auth-method private_key_jwt (-jwks FILE | -jwks-uri URL)] [-require-dpop] [-require-par]
+             [-post-logout-redirect-uri URI] [-backchannel-logout-uri URL]
   client list -db DSN
   client remove -db DSN [--] ID
   client rotate-secret -db DSN [--] ID`
@@ -50,6 +51,7 @@ func clientCommand(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&grantTypes, "grant-type", "grant type the client may use, repeatable (add; default authorization_code and refresh_token)")
 	fs.Var(&redirects, "redirect-uri", "redirect URI, repeatable (add)")
 	fs.Var(&postLogout, "post-logout-redirect-uri", "where RP-initiated logout may return to, repeatable (add)")
+	backchannel := fs.String("backchannel-logout-uri", "", "where logout tokens are POSTed when a login session of the client ends (add)")
 	positional, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		return 2
@@ -95,6 +97,7 @@ func clientCommand(args []string, stdout, stderr io.Writer) int {
 		if *scope != "" {
 			spec.Scopes = strings.Fields(*scope)
 		}
+		spec.BackchannelLogoutURI = *backchannel
 		c, secret, err := core.NewClient(spec)
 		if err != nil {
 			return fail(err)

@@ -116,7 +116,9 @@ type options struct {
 	registration       string // off, open, token
 	initialAccessToken string
 	cimdAllowLoopback  bool
+	bcAllowLoopback    bool
 	dpopNonce          bool
+	deviceLifetime     time.Duration
 	configure          func(*core.Config)
 }
 
@@ -143,9 +145,15 @@ func (o *options) apply(cfg *core.Config) error {
 	cfg.DPoP = core.DPoP{Enabled: true, RequireNonce: o.dpopNonce}
 	// Pushed authorization requests, required per client (-require-par).
 	cfg.PAR = core.PAR{Enabled: true}
+	// Back-channel logout to clients added with -backchannel-logout-uri.
+	cfg.BackchannelLogout = core.BackchannelLogout{Enabled: true, AllowLoopbackForTests: o.bcAllowLoopback}
+	// Token exchange (RFC 8693) for clients added with -grant-type
+	// urn:ietf:params:oauth:grant-type:token-exchange; the default policy
+	// only narrows.
+	cfg.TokenExchange = core.TokenExchange{Enabled: true}
 	// The device grant (RFC 8628) for clients added with -grant-type
 	// urn:ietf:params:oauth:grant-type:device_code.
-	cfg.Device = core.DeviceFlow{Enabled: true}
+	cfg.Device = core.DeviceFlow{Enabled: true, Lifetime: o.deviceLifetime}
 	if o.configure != nil {
 		o.configure(cfg)
 	}
@@ -169,7 +177,9 @@ func run(args []string, stdout, stderr io.Writer, mount func(*App) Runner, confi
 	fs.StringVar(&opts.registration, "registration", "open", "dynamic client registration: open, token (initial access token) or off")
 	fs.StringVar(&opts.initialAccessToken, "initial-access-token", "", "the initial access token of -registration token")
 	fs.BoolVar(&opts.cimdAllowLoopback, "cimd-allow-loopback", false, "tests only: fetch client ID metadata documents from loopback addresses")
+	fs.BoolVar(&opts.bcAllowLoopback, "backchannel-allow-loopback", false, "tests only: post logout tokens to loopback addresses (http too)")
 	fs.BoolVar(&opts.dpopNonce, "dpop-nonce", false, "demand DPoP server nonces (use_dpop_nonce) at the token endpoint")
+	fs.DurationVar(&opts.deviceLifetime, "device-lifetime", 10*time.Minute, "how long a device code and its user code live (at most 30m)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

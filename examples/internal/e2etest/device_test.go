@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -94,10 +95,14 @@ func testDevice(t *testing.T, s *Server, bin, db string) {
 		da.VerificationURIComplete != s.Issuer+"/device?user_code="+url.QueryEscape(da.UserCode) || da.Interval != 5 || da.Expiry.IsZero() {
 		t.Fatalf("device authorization response %+v", da)
 	}
-	// Polled before the user did anything: pending.
+	// Polled before the user did anything: pending; polled again at once:
+	// slow_down. DeviceAccessToken then waits the longer interval.
 	status, body := devicePoll(s.Base, conf.ClientID, da.DeviceCode)
 	if status != 400 || !strings.Contains(string(body), core.ErrAuthorizationPending) {
 		t.Fatalf("early poll: HTTP %d %s", status, body)
+	}
+	if status, body = devicePoll(s.Base, conf.ClientID, da.DeviceCode); status != 400 || !strings.Contains(string(body), core.ErrSlowDown) {
+		t.Fatalf("a second poll at once: HTTP %d %s, want slow_down", status, body)
 	}
 	type result struct {
 		tok *oauth2.Token
@@ -238,5 +243,30 @@ func testDeviceCLI(t *testing.T, s *Server, bin, db string) {
 	}
 	if !strings.Contains(out.String(), "signed in as "+demo.DemoUser+"\n") {
 		t.Errorf("device-cli printed:\n%s\nwant the subject %q", out.String(), demo.DemoUser)
+	}
+}
+
+// testDeviceExpiry: a device code the user never approved answers
+// expired_token once its lifetime is over, and its user code is refused.
+func testDeviceExpiry(t *testing.T, bin string) {
+	db := filepath.Join(t.TempDir(), "demo.db")
+	s := Start(t, bin, "-addr", "127.0.0.1:0", "-db", db, "-device-lifetime", "2s")
+	conf := deviceConfig(s, addDeviceClient(t, bin, db))
+	da, err := conf.DeviceAuth(clientCtx(t))
+	if err != nil {
+		t.Fatalf("DeviceAuth: %v", err)
+	}
+	if da.Expiry.IsZero() || time.Until(da.Expiry) > 3*time.Second {
+		t.Fatalf("expiry %v, want about 2 s from now", da.Expiry)
+	}
+	time.Sleep(time.Until(da.Expiry) + 500*time.Millisecond)
+	if status, body := devicePoll(s.Base, conf.ClientID, da.DeviceCode); status != 400 || !strings.Contains(string(body), core.ErrExpiredToken) {
+		t.Fatalf("poll after expiry: HTTP %d %s, want expired_token", status, body)
+	}
+	b := newBrowser(t)
+	p := b.get(t, da.VerificationURIComplete)
+	p = b.submit(t, p, p.form(t), url.Values{"user_code": {da.UserCode}})
+	if p.status != http.StatusBadRequest || !strings.Contains(p.body, "expired") {
+		t.Errorf("entering an expired code: HTTP %d:\n%s", p.status, p.body)
 	}
 }

@@ -60,9 +60,11 @@ func testSQLite(t *testing.T, bin string) {
 	t.Run("OpenIDProvider", func(t *testing.T) { testOIDC(t, s, bin, db) })
 	t.Run("ClientCommands", func(t *testing.T) { testClientCommands(t, s, bin, db) })
 	t.Run("DeviceGrant", func(t *testing.T) { testDevice(t, s, bin, db) })
-	if filepath.Base(bin) == "nethttp" { // the CLI is the same against every example
+	if filepath.Base(bin) == "nethttp" { // the same against every example
 		t.Run("DeviceCLI", func(t *testing.T) { testDeviceCLI(t, s, bin, db) })
+		t.Run("DeviceExpiry", func(t *testing.T) { testDeviceExpiry(t, bin) })
 	}
+	t.Run("TokenExchange", func(t *testing.T) { testExchange(t, s, bin, db) })
 	// Last: it stops s.
 	t.Run("GracefulStop", func(t *testing.T) { testGracefulStop(t, s, bin, db) })
 }
