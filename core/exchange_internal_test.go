@@ -15,15 +15,7 @@ import (
 // sub) makes the token invalid instead of half-read.
 func TestActInBothFormats(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Config{Issuer: "https://as.example", Keys: Keys{CryptKey: make([]byte, 32), SignKey: make([]byte, 32)},
-		OIDC: OIDC{SigningKeys: []SigningKey{{Alg: AlgES256, Signer: k}}}, Now: func() time.Time { return now }}, nopStore{}, nopAuth{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := formatsServer(t, now)
 	chain := &Actor{Subject: "svc2", ClientID: "svc2", Act: &Actor{Subject: "svc", ClientID: "svc"}}
 	base := TokenInfo{Issuer: s.cfg.Issuer, Audience: s.cfg.Audience, UserID: "alice", ClientID: "svc2", Scope: "read",
 		GrantID: "g", AdditionalInfo: "info", IssuedAt: now, ExpiresAt: now.Add(time.Hour), Act: chain, userinfoClaims: "email"}
@@ -95,4 +87,20 @@ func TestActInBothFormats(t *testing.T) {
 	if deep.actor() != nil || (&actClaim{}).actor() != nil || deep.Act.actor() == nil {
 		t.Error("actClaim.actor accepts a chain the server never writes, or refuses one it does")
 	}
+}
+
+// formatsServer is a server with both access token formats (an ES256
+// signing key for RFC 9068), on a store that holds nothing, at now.
+func formatsServer(t *testing.T, now time.Time) *Server {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Issuer: "https://as.example", Keys: Keys{CryptKey: make([]byte, 32), SignKey: make([]byte, 32)},
+		OIDC: OIDC{SigningKeys: []SigningKey{{Alg: AlgES256, Signer: k}}}, Now: func() time.Time { return now }}, nopStore{}, nopAuth{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -1,9 +1,6 @@
 package core
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"reflect"
@@ -18,15 +15,7 @@ import (
 // invalid instead of half-read.
 func TestParentGrantIDsInBothFormats(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Config{Issuer: "https://as.example", Keys: Keys{CryptKey: make([]byte, 32), SignKey: make([]byte, 32)},
-		OIDC: OIDC{SigningKeys: []SigningKey{{Alg: AlgES256, Signer: k}}}, Now: func() time.Time { return now }}, nopStore{}, nopAuth{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := formatsServer(t, now)
 	base := TokenInfo{Issuer: s.cfg.Issuer, Audience: s.cfg.Audience, UserID: "alice", ClientID: "svc", Scope: "read",
 		GrantID: "g", AdditionalInfo: "info", IssuedAt: now, ExpiresAt: now.Add(time.Hour), userinfoClaims: "email"}
 	for name, f := range map[string]accessFormat{"sealed": s.access, "jwt": s.jwt} {
