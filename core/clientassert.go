@@ -178,11 +178,13 @@ func (s *Server) authenticateAssertion(r Request, bodyID, assertionType, asserti
 	invalid := func(desc string) *oauthError { return oerr(400, ErrInvalidClient, desc) }
 	if assertionType != ClientAssertionType {
 		s.throttle.fail("", addr, now)
+		s.clientAuthFailed(r, bodyID, "unsupported client_assertion_type")
 		return clientAuth{}, invalid("the client_assertion_type is not supported")
 	}
 	id := unverifiedSubject(assertion)
 	if id == "" {
 		s.throttle.fail("", addr, now)
+		s.clientAuthFailed(r, bodyID, "a client assertion naming no client")
 		return clientAuth{}, invalid("the client_assertion is not a JWT naming its client in sub")
 	}
 	if bodyID != "" && bodyID != id {
@@ -191,10 +193,12 @@ func (s *Server) authenticateAssertion(r Request, bodyID, assertionType, asserti
 	if wait := s.throttle.blocked(id, addr, now); wait > 0 {
 		e := oerr(429, ErrInvalidClient, "too many failed authentication attempts; retry later")
 		e.retryAfter = int(wait/time.Second) + 1
+		s.clientAuthFailed(r, id, "throttled")
 		return clientAuth{}, e
 	}
 	if len(id) > 128 {
 		s.throttle.fail("", addr, now)
+		s.clientAuthFailed(r, "", "oversized client id")
 		return clientAuth{}, invalid(genericAuthFailure)
 	}
 	ctx := r.Context()
@@ -206,12 +210,14 @@ func (s *Server) authenticateAssertion(r Request, bodyID, assertionType, asserti
 		}
 		s.throttle.fail(id, addr, now)
 		s.log.WarnContext(ctx, "oauth2kit: client authentication failed", "client_id", id, "remote", addr, "reason", "unknown client")
+		s.clientAuthFailed(r, id, "unknown client")
 		return clientAuth{}, invalid(genericAuthFailure)
 	}
 	if c.Public || c.AuthMethod != AuthPrivateKeyJWT {
 		s.throttle.fail(id, addr, now)
 		s.log.WarnContext(ctx, "oauth2kit: client authentication failed", "client_id", id, "remote", addr,
 			"reason", "a client assertion from a client not registered for private_key_jwt")
+		s.clientAuthFailed(r, id, "a client assertion from a client not registered for private_key_jwt")
 		return clientAuth{}, invalid(genericAuthFailure)
 	}
 	if !s.privateKeyJWTOffered() {
@@ -236,6 +242,7 @@ func (s *Server) authenticateAssertion(r Request, bodyID, assertionType, asserti
 			s.throttle.fail(id, addr, now)
 		}
 		s.log.WarnContext(ctx, "oauth2kit: client authentication failed", "client_id", id, "remote", addr, "reason", f.log)
+		s.clientAuthFailed(r, id, f.log)
 		return clientAuth{}, invalid(f.desc)
 	}
 	return clientAuth{client: c}, nil

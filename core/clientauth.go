@@ -72,6 +72,7 @@ func (s *Server) authenticateClientOnce(r Request, f *params, allowPublic bool) 
 		}
 		raw, ok := cutScheme(hdrs[0], "Basic")
 		if !ok {
+			s.clientAuthFailed(r, "", "an Authorization header of another scheme")
 			return clientAuth{}, invalid(true)
 		}
 		var decodeOK bool
@@ -81,6 +82,7 @@ func (s *Server) authenticateClientOnce(r Request, f *params, allowPublic bool) 
 			// client_id in the body; honoured only for clients that opted
 			// in (checked below once the client is known).
 			if bodyID == "" {
+				s.clientAuthFailed(r, "", "malformed Basic credentials")
 				return clientAuth{}, invalid(true)
 			}
 			id, secret = bodyID, raw
@@ -109,10 +111,12 @@ func (s *Server) verifyClient(r Request, id, secret string, basic, legacyRaw, al
 	if wait := s.throttle.blocked(id, r.RemoteAddr(), now); wait > 0 {
 		e := oerr(429, ErrInvalidClient, "too many failed authentication attempts; retry later")
 		e.retryAfter = int(wait/time.Second) + 1
+		s.clientAuthFailed(r, id, "throttled")
 		return clientAuth{}, e
 	}
 	if len(id) > 128 || len(secret) > 512 {
 		s.throttle.fail("", r.RemoteAddr(), now)
+		s.clientAuthFailed(r, id, "oversized credentials")
 		return clientAuth{}, invalid(basic)
 	}
 	c, err := s.getClient(r.Context(), id)
@@ -125,6 +129,7 @@ func (s *Server) verifyClient(r Request, id, secret string, basic, legacyRaw, al
 		// registered client ids from unknown ones.
 		VerifySecret(dummyHash, secret)
 		s.throttle.fail(id, r.RemoteAddr(), now)
+		s.clientAuthFailed(r, id, "unknown client")
 		return clientAuth{}, invalid(basic)
 	}
 	ok := false
@@ -162,6 +167,10 @@ func (s *Server) verifyClient(r Request, id, secret string, basic, legacyRaw, al
 		} else {
 			s.log.WarnContext(r.Context(), "oauth2kit: client authentication failed", "client_id", id, "remote", r.RemoteAddr())
 		}
+		if reason == "" {
+			reason = "wrong credentials"
+		}
+		s.clientAuthFailed(r, id, reason)
 		return clientAuth{}, invalid(basic)
 	}
 	return clientAuth{client: c, viaBasic: basic, cert: cert}, nil

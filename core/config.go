@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -164,6 +165,14 @@ type Config struct {
 	// failures). Tokens, codes, secrets and passwords are never logged.
 	// Default: slog.Default().
 	Logger *slog.Logger
+	// Events, when set, is called for every security event (tokens issued
+	// and refused, code replay, refresh reuse, failed client
+	// authentication and sign-in, consent, key rotation, registration; see
+	// EventKind). It runs synchronously on the request's goroutine and
+	// must be quick and non-blocking: an app that does I/O hands the event
+	// to its own queue. A panic in it is logged and dropped; it never
+	// fails a request. Events carry no token, code, secret or password.
+	Events func(ctx context.Context, e Event)
 
 	// Now replaces the clock in tests. Default: time.Now.
 	Now func() time.Time

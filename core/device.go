@@ -519,10 +519,11 @@ func (s *Server) decideDevice(w Responder, r Request, p *pending, approve bool) 
 		s.deviceDecisionFailed(w, r, err)
 		return
 	}
-	step := DeviceDenied
+	step, ev := DeviceDenied, Event{Kind: EventDeviceDenied, ClientID: p.clientID, UserID: p.userID, Scope: p.scope, RemoteAddr: r.RemoteAddr()}
 	if approve {
-		step = DeviceApproved
+		step, ev.Kind, ev.GrantID = DeviceApproved, EventDeviceApproved, g.ID
 	}
+	s.emit(ctx, ev)
 	s.devicePage(w, r, 200, &DevicePage{Step: step, ClientName: p.clientName, ActionURL: s.cfg.Paths.DeviceVerification})
 }
 

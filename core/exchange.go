@@ -361,7 +361,11 @@ func (s *Server) exchange(ctx context.Context, c *Client, f *params) (*tokenResu
 	life := exp.Sub(now)
 	s.log.InfoContext(ctx, "oauth2kit: token exchanged", "client_id", c.ID, "subject_client_id", subj.info.ClientID,
 		"subject_token_type", subj.typ, "grant_id", family, "parent_grant_id", subj.info.GrantID, "delegated", actor != nil)
-	return &tokenResult{access: at, scope: scope, issuedType: reqType, expiresIn: life}, nil
+	res := &tokenResult{access: at, scope: scope, issuedType: reqType, expiresIn: life, userID: subj.info.UserID, grantID: family}
+	if reqType == TokenTypeJWT {
+		res.format = TokenFormatJWT
+	}
+	return res, nil
 }
 
 // exchangeSubject verifies a subject (or, with asActor, an actor) token of

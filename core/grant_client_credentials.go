@@ -29,5 +29,5 @@ func (s *Server) clientCredentials(_ context.Context, c *Client, f *params) (*to
 	if e != nil {
 		return nil, e
 	}
-	return &tokenResult{access: at, scope: scope}, nil
+	return &tokenResult{access: at, scope: scope, grantID: fam}, nil
 }

@@ -136,11 +136,19 @@ func (s *Server) redeemCode(ctx context.Context, c *Client, f *params, sigs []st
 			return nil, badGrant("the code is invalid, expired or used")
 		}
 		g.ExpiresAt = now.Add(time.Hour) // expiry is not what this asks
+		revoked := false
 		if check(g) == nil {
 			s.log.WarnContext(ctx, "oauth2kit: authorization code replayed; revoking its tokens", "client_id", c.ID, "grant_id", g.ID)
 			if rerr := s.revokeFamily(ctx, g.ID, now); rerr != nil {
 				s.log.ErrorContext(ctx, "oauth2kit: revoking a replayed grant failed", "err", rerr)
+			} else {
+				revoked = true
 			}
+		}
+		if s.eventsOn() {
+			// The user is the grant's; the client is the one replaying,
+			// which need not be the grant's when the replay is refused.
+			s.emit(ctx, Event{Kind: EventCodeReplay, ClientID: c.ID, UserID: g.UserID, GrantID: g.ID, GrantType: f.get("grant_type"), FamilyRevoked: revoked})
 		}
 		return nil, badGrant("the code is invalid, expired or used")
 	default:
@@ -152,6 +160,7 @@ func (s *Server) redeemCode(ctx context.Context, c *Client, f *params, sigs []st
 		return nil, e
 	}
 	res.access, res.scope = at, g.Scope
+	res.userID, res.grantID = g.UserID, g.ID
 	if res.idToken, e = s.grantIDToken(ctx, c, g.UserID, g.Scope, g.OIDC, at, now, true); e != nil {
 		return nil, e
 	}

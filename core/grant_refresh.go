@@ -92,6 +92,7 @@ func (s *Server) refresh(ctx context.Context, c *Client, f *params) (*tokenResul
 		return nil, e
 	}
 	res.access = at
+	res.userID, res.grantID = old.UserID, old.FamilyID
 	// A new id_token for the same authentication (OpenID Connect Core
 	// §12.2): same sub and auth_time, when the refreshed scope keeps openid.
 	// The refresh token has rotated already: failing now would lose the
@@ -200,7 +201,9 @@ func (s *Server) reused(ctx context.Context, c *Client, old *RefreshToken, now t
 		return
 	}
 	s.log.WarnContext(ctx, "oauth2kit: refresh token reused; revoking its grant", "client_id", c.ID, "grant_id", old.FamilyID)
-	if err := s.revokeFamily(ctx, old.FamilyID, now); err != nil {
+	err := s.revokeFamily(ctx, old.FamilyID, now)
+	if err != nil {
 		s.log.ErrorContext(ctx, "oauth2kit: revoking a reused refresh family failed", "err", err)
 	}
+	s.emit(ctx, Event{Kind: EventRefreshReuse, ClientID: c.ID, UserID: old.UserID, GrantID: old.FamilyID, FamilyRevoked: err == nil})
 }

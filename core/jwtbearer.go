@@ -317,7 +317,7 @@ func (s *Server) jwtBearer(ctx context.Context, c *Client, f *params) (*tokenRes
 		return nil, e
 	}
 	s.log.InfoContext(ctx, "oauth2kit: jwt-bearer grant", "client_id", c.ID, "iss", a.Issuer, "family", fam)
-	return &tokenResult{access: at, scope: scope}, nil
+	return &tokenResult{access: at, scope: scope, userID: userID, grantID: fam}, nil
 }
 
 // logIssuer is the issuer for a log line: the claim as the assertion

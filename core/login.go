@@ -218,12 +218,14 @@ func (s *Server) processLogin(w Responder, r Request) {
 				s.redirectError(w, p, e.code, e.desc)
 				return
 			}
+			s.emit(ctx, Event{Kind: EventConsentGiven, ClientID: p.clientID, UserID: p.userID, Scope: p.scope, RemoteAddr: r.RemoteAddr()})
 			s.issueCode(w, r, p)
 		case "deny":
 			// A denied form is used up too: it cannot be approved later.
 			if !s.useForm(w, r, p) {
 				return
 			}
+			s.emit(ctx, Event{Kind: EventConsentDenied, ClientID: p.clientID, UserID: p.userID, Scope: p.scope, RemoteAddr: r.RemoteAddr()})
 			if p.device != "" {
 				s.decideDevice(w, r, p, false)
 				return
@@ -473,6 +475,8 @@ func (s *Server) LoginAllowed(w Responder, r Request, username string) bool {
 	if wait <= 0 {
 		return true
 	}
+	// No user name in the event: people type passwords into that field.
+	s.emit(r.Context(), Event{Kind: EventLoginThrottled, RemoteAddr: r.RemoteAddr()})
 	w.SetHeader("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
 	s.errorPage(w, r, 429, "too_many_attempts", "too many failed sign-in attempts; wait a few minutes and try again")
 	return false
@@ -482,6 +486,7 @@ func (s *Server) LoginAllowed(w Responder, r Request, username string) bool {
 // address (see LoginAllowed).
 func (s *Server) LoginFailed(r Request, username string) {
 	s.logins.fail(loginKey(username), r.RemoteAddr(), s.now())
+	s.emit(r.Context(), Event{Kind: EventLoginFailed, RemoteAddr: r.RemoteAddr()})
 }
 
 // loginKey bounds and normalises the throttle key: user names are

@@ -185,6 +185,7 @@ func (s *Server) register(w Responder, r Request) {
 		return
 	}
 	s.log.InfoContext(ctx, "oauth2kit: client registered", "client_id", c.ID, "remote", r.RemoteAddr())
+	s.emit(ctx, Event{Kind: EventClientRegistered, ClientID: c.ID, RemoteAddr: r.RemoteAddr()})
 	sendJSON(w, 201, s.registrationResponse(c, md, secret, regToken))
 }
 

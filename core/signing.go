@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"crypto"
 	"errors"
 	"fmt"
@@ -198,6 +199,7 @@ func (s *Server) SetSigningKeys(keys []SigningKey) error {
 		return err
 	}
 	s.install(ks)
+	s.emit(context.Background(), Event{Kind: EventKeyRotated})
 	return nil
 }
 
@@ -272,6 +274,7 @@ func (s *Server) RotateKeys(next SigningKey) ([]SigningKey, error) {
 	}
 	s.install(ks)
 	s.log.Info("oauth2kit: signing keys rotated", "alg", next.Alg, "published", ks.keys[len(ks.keys)-1].ID)
+	s.emit(context.Background(), Event{Kind: EventKeyRotated, KeyID: ks.keys[len(ks.keys)-1].ID})
 	return slices.Clone(ks.keys), nil
 }
 

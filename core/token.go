@@ -16,34 +16,34 @@ func (s *Server) token(w Responder, r Request) {
 	f := s.getParams()
 	defer s.putParams(f)
 	if e := s.readPost(r, f); e != nil {
-		sendError(w, e, false)
+		s.refuseToken(w, r, e, false, "", nil)
 		return
 	}
 	gt := f.get("grant_type")
 	if gt == "" {
-		sendError(w, badRequest("grant_type is required"), false)
+		s.refuseToken(w, r, badRequest("grant_type is required"), false, "", nil)
 		return
 	}
 	g := s.grants.lookup(gt)
 	if g == nil {
-		sendError(w, oerr(400, ErrUnsupportedGrantType, "the grant type is not supported"), false)
+		s.refuseToken(w, r, oerr(400, ErrUnsupportedGrantType, "the grant type is not supported"), false, "", nil)
 		return
 	}
 	ca, e := s.authenticateClient(r, f, g.public)
 	if e != nil {
-		sendError(w, e, false)
+		s.refuseToken(w, r, e, false, gt, nil)
 		return
 	}
 	c := ca.client
 	s.corsForClient(w, r, c)
 	legacy := s.profileOf(c) == ProfileDraft10 && s.cfg.Draft10ErrorEnvelope
 	if !c.AllowsGrant(gt) {
-		sendError(w, oerr(400, ErrUnauthorizedClient, "the client may not use this grant type"), legacy)
+		s.refuseToken(w, r, oerr(400, ErrUnauthorizedClient, "the client may not use this grant type"), legacy, gt, c)
 		return
 	}
 	for _, p := range g.required {
 		if f.get(p) == "" {
-			sendError(w, badRequest(p+" is required"), legacy)
+			s.refuseToken(w, r, badRequest(p+" is required"), legacy, gt, c)
 			return
 		}
 	}
@@ -52,19 +52,22 @@ func (s *Server) token(w Responder, r Request) {
 	// credentials. The grant runs after it, so a proof can never be
 	// replayed into a code redemption.
 	if f.dpopJKT, e = s.tokenProof(w, r, c); e != nil {
-		sendError(w, e, legacy)
+		s.refuseToken(w, r, e, legacy, gt, c)
 		return
 	}
 	if e = s.fapiToken(c, f.dpopJKT); e != nil {
-		sendError(w, e, legacy)
+		s.refuseToken(w, r, e, legacy, gt, c)
 		return
 	}
 	res, e := g.handle(s, r.Context(), c, f)
 	if e != nil {
-		sendError(w, e, legacy)
+		s.refuseToken(w, r, e, legacy, gt, c)
 		return
 	}
 	s.noteClientUsed(r.Context(), c)
+	if s.eventsOn() {
+		s.tokenIssued(r, gt, c, res)
+	}
 	o := newJSON(512)
 	o.str("access_token", res.access)
 	o.strIf("issued_token_type", res.issuedType)
@@ -87,6 +90,34 @@ func (s *Server) token(w Responder, r Request) {
 	sendJSON(w, 200, o.bytes())
 }
 
+// refuseToken sends a token endpoint error and reports it
+// (EventTokenRefused). c is the authenticated client, nil before.
+func (s *Server) refuseToken(w Responder, r Request, e *oauthError, legacy bool, gt string, c *Client) {
+	if s.eventsOn() {
+		ev := Event{Kind: EventTokenRefused, GrantType: gt, ErrorCode: e.code, Reason: e.desc, RemoteAddr: r.RemoteAddr()}
+		if c != nil {
+			ev.ClientID = c.ID
+		}
+		s.emit(r.Context(), ev)
+	}
+	sendError(w, e, legacy)
+}
+
+// tokenIssued reports a token response (EventTokenIssued).
+func (s *Server) tokenIssued(r Request, gt string, c *Client, res *tokenResult) {
+	format := res.format
+	switch {
+	case res.tokenType == TokenTypeNA:
+		format = "" // an ID-JAG: no access token of the server's
+	case format == "":
+		format = s.tokenFormatName(c)
+	}
+	s.emit(r.Context(), Event{
+		Kind: EventTokenIssued, ClientID: c.ID, UserID: res.userID, GrantType: gt, GrantID: res.grantID,
+		TokenFormat: format, TokenType: res.issuedType, Scope: res.scope, RemoteAddr: r.RemoteAddr(),
+	})
+}
+
 type tokenResult struct {
 	access, refresh, scope, idToken string
 	// issuedType is issued_token_type (token exchange, RFC 8693 §2.2.1);
@@ -95,6 +126,11 @@ type tokenResult struct {
 	// default).
 	issuedType, tokenType string
 	expiresIn             time.Duration
+	// userID and grantID are the user and grant the tokens were issued
+	// for, and format the access token's Event.TokenFormat ("" for the
+	// client's format, TokenFormatJWT for an exchange to a JWT): what
+	// EventTokenIssued reports.
+	userID, grantID, format string
 }
 
 // issueAccess mints the access token of a family.
